@@ -1,0 +1,1 @@
+"""Prefect flows: thin wiring of tasks that call the core (matchers/, schemas/)."""

@@ -1,0 +1,1 @@
+"""Roster schemas, header aliases, vocabularies, division codes and policy rules, declared as data."""
