@@ -1,0 +1,434 @@
+"""Address parsing and division-code resolution for Jilin (22xxxx).
+
+Addresses repeat across rosters, so parsing runs once per distinct string. Counties are
+resolved against schemas/divisions_jilin.csv, which keeps renamed and abolished codes, so an
+old name or an ID's old area code still lands on today's county.
+"""
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import schemas
+
+JILIN_PROVINCE = "吉林省"
+JILIN_PREFIX = "22"
+ADDRESS_COLUMNS = [
+    "addr_province",
+    "addr_prefecture",
+    "addr_county",
+    "addr_county_code",
+    "addr_town",
+    "addr_village",
+    "addr_detail",
+    "addr_norm",
+]
+
+# Renamed or merged counties whose successor cannot be found by name; old code -> current code.
+RENAMED_COUNTIES: dict[str, str] = {
+    "220321": "220184",  # 怀德县 became 公主岭市 (1985)
+    "222121": "220184",  # 怀德县, 四平地区 era
+    "222221": "220581",  # 海龙县 became 梅河口市 (1985)
+    "222322": "220881",  # 洮安县 became 洮南市 (1987)
+    "220603": "220605",  # 三岔子区 became 江源县 (1994), now 江源区
+}
+
+_PROVINCES = (
+    "北京市 天津市 上海市 重庆市 河北省 山西省 辽宁省 吉林省 黑龙江省 江苏省 浙江省 安徽省 福建省 "
+    "江西省 山东省 河南省 湖北省 湖南省 广东省 海南省 四川省 贵州省 云南省 陕西省 甘肃省 青海省 "
+    "台湾省 内蒙古自治区 广西壮族自治区 西藏自治区 宁夏回族自治区 新疆维吾尔自治区 "
+    "香港特别行政区 澳门特别行政区"
+).split()
+_MUNICIPALITIES = frozenset({"北京市", "天津市", "上海市", "重庆市"})
+_AUTONOMY_SUFFIXES = ("朝鲜族自治县", "满族自治县", "蒙古族自治县", "自治县")
+_COUNTY_SUFFIXES = _AUTONOMY_SUFFIXES + ("县", "市", "区")
+# A bare name (公主岭, 长春) followed by one of these is part of a street or place name.
+_BARE_GUARD = frozenset("县市区省州路街道巷胡村镇乡屯社组号楼小里山河沟大")
+
+_DASHES = re.compile(r"[\u2010-\u2015\u2212\uff0d~\uff5e_]")
+_DROP = re.compile(r"[\s,，、;；:：\"'“”‘’()（）\[\]【】<>《》{}]")
+_CN_DIGITS = "零〇一二两三四五六七八九十百千"
+_UNITS = "单元|组|社|屯|号|栋|幢|室|楼|层|队"
+_ORDINAL = re.compile(rf"第(?=[0-9{_CN_DIGITS}]+(?:{_UNITS}))")
+_CN_NUMERAL_BEFORE_UNIT = re.compile(rf"(?<![{_CN_DIGITS}])([{_CN_DIGITS}]+)(?={_UNITS})")
+_BUILDING_UNIT_ROOM = re.compile(r"(\d+)-(\d+)-(\d+)(?:室|号)?")
+_BUILDING = re.compile(r"(\d+)(?:号楼|幢|栋)")
+_ROOM_AFTER_UNIT = re.compile(r"单元(\d+)(?![\d室号层])")
+_TOWN_SUFFIX = re.compile(r"街道办事处|街道|镇|乡|苏木")
+_VILLAGE_SUFFIX = re.compile(r"村民委员会|村委会|社区居民委员会|社区居委会|社区|居民委员会|居委会|村")
+_VILLAGE_CANON = {
+    "村民委员会": "村",
+    "村委会": "村",
+    "社区居民委员会": "社区",
+    "社区居委会": "社区",
+    "居民委员会": "居委会",
+}
+_PLACE_MAX = 8
+_NO_DIGITS = re.compile(r"[0-9#\-号]")
+_FOREIGN_PREFECTURE = re.compile(r"^([^\d#\-]{1,6}?(?:市|自治州|地区|盟))")
+_FOREIGN_COUNTY = re.compile(r"^([^\d#\-]{1,7}?(?:区|县|旗|市))")
+_NOT_A_COUNTY = ("小区", "社区", "园区", "校区", "景区")
+_DEVELOPMENT_ZONE = re.compile(r"^([^\d#\-]{1,12}?(?:开发区|新区|示范区|高新区|经开区|汽开区|净月区))")
+
+
+@dataclass(frozen=True)
+class _Alias:
+    """A spelling of a division: the codes it may mean and whether it is a suffix-less form."""
+
+    codes: tuple[str, ...]
+    bare: bool
+
+
+@dataclass
+class _Divisions:
+    current_name: dict[str, str] = field(default_factory=dict)
+    latest_name: dict[str, str] = field(default_factory=dict)
+    parents: dict[str, set[str]] = field(default_factory=dict)
+    current_code: dict[str, str] = field(default_factory=dict)
+    counties: dict[str, _Alias] = field(default_factory=dict)
+    prefectures: dict[str, _Alias] = field(default_factory=dict)
+    provinces: dict[str, _Alias] = field(default_factory=dict)
+    max_county_alias: int = 0
+    max_prefecture_alias: int = 0
+    max_province_alias: int = 0
+
+
+def load_divisions() -> list[dict[str, str]]:
+    """Rows of schemas/divisions_jilin.csv as text (codes keep their leading digits)."""
+    path = Path(schemas.__file__).parent / "divisions_jilin.csv"
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [{k: (v or "").strip() for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
+def _stem(name: str) -> tuple[str, str]:
+    """(stem, kind) where kind is 县, 市 or 区; autonomous counties count as 县."""
+    for suffix in _COUNTY_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)], "县" if suffix in _AUTONOMY_SUFFIXES else suffix
+    return name, ""
+
+
+# Upgrades go county -> city -> district, never a city back to a county (通化市 is not 通化县).
+_ALLOWED_SUCCESSION = {"县": {"县", "市", "区"}, "市": {"市", "区"}, "区": {"区", "市"}, "": set()}
+
+
+def _end_key(row: dict[str, str]) -> int:
+    return int(row["end_year"]) if row["end_year"] else 10_000
+
+
+def _resolve_current_codes(rows: list[dict[str, str]], d: _Divisions) -> None:
+    county_rows = [r for r in rows if r["level"] == "county"]
+    current_counties = {r["code"]: r["name"] for r in county_rows if not r["end_year"]}
+    current_prefectures = {
+        r["name"]: r["code"] for r in rows if r["level"] == "prefecture" and not r["end_year"]
+    }
+    by_name: dict[str, list[str]] = {}
+    by_stem: dict[str, list[tuple[str, str]]] = {}
+    for code, name in current_counties.items():
+        by_name.setdefault(name, []).append(code)
+        stem, kind = _stem(name)
+        by_stem.setdefault(stem, []).append((code, kind))
+    for code in {r["code"] for r in county_rows}:
+        if code in RENAMED_COUNTIES:
+            d.current_code[code] = RENAMED_COUNTIES[code]
+            continue
+        if code in current_counties:
+            d.current_code[code] = code
+            continue
+        name = d.latest_name[code]
+        stem, kind = _stem(name)
+        successors = by_name.get(name) or []
+        if not successors and name in current_prefectures:
+            successors = [current_prefectures[name]]
+        if not successors:
+            successors = [c for c, k in by_stem.get(stem, []) if k in _ALLOWED_SUCCESSION[kind]]
+        d.current_code[code] = successors[0] if len(successors) == 1 else code
+
+
+def _county_aliases(name: str) -> list[tuple[str, bool]]:
+    """Spellings of a county name: full, short autonomous form, bare stem of a 市/县."""
+    aliases = [(name, False)]
+    stem, kind = _stem(name)
+    if name.endswith(_AUTONOMY_SUFFIXES):
+        aliases.append((stem + "县", False))
+        if "尔罗斯" in stem:
+            short = stem.split("尔罗斯")[0]
+            aliases += [(short + "县", False), (short, True)]
+    if kind in ("县", "市") and len(stem) >= 2:
+        aliases.append((stem, True))
+    return aliases
+
+
+def _add_alias(table: dict[str, _Alias], alias: str, code: str, bare: bool) -> None:
+    known = table.get(alias)
+    if known is None:
+        table[alias] = _Alias((code,), bare)
+    elif code not in known.codes:
+        table[alias] = _Alias(known.codes + (code,), known.bare and bare)
+    elif known.bare and not bare:
+        table[alias] = _Alias(known.codes, False)
+
+
+@lru_cache(maxsize=1)
+def _divisions() -> _Divisions:
+    rows = load_divisions()
+    d = _Divisions()
+    for row in sorted(rows, key=_end_key):
+        d.latest_name[row["code"]] = row["name"]
+        d.parents.setdefault(row["code"], set()).add(row["parent_code"])
+        if not row["end_year"]:
+            d.current_name[row["code"]] = row["name"]
+    _resolve_current_codes(rows, d)
+
+    prefecture_names = {r["name"] for r in rows if r["level"] == "prefecture"}
+    current_county_names = {
+        r["name"]: r["code"] for r in rows if r["level"] == "county" and not r["end_year"]
+    }
+    # Current names first: a historical spelling never makes a current one ambiguous (延吉县 vs 延吉市).
+    current_aliases: set[str] = set()
+    for row in sorted(rows, key=lambda r: bool(r["end_year"])):
+        if row["level"] != "county" or row["name"] in prefecture_names:
+            continue
+        code = current_county_names.get(row["name"], d.current_code[row["code"]])
+        for alias, bare in _county_aliases(row["name"]):
+            if row["end_year"] and alias in current_aliases:
+                continue
+            if not row["end_year"]:
+                current_aliases.add(alias)
+            _add_alias(d.counties, alias, code, bare)
+
+    for row in rows:
+        if row["level"] != "prefecture":
+            continue
+        code = row["code"]
+        if code not in d.current_name:
+            continue
+        name = row["name"]
+        _add_alias(d.prefectures, name, code, False)
+        if name.endswith("自治州"):
+            base = name[:2]
+            _add_alias(d.prefectures, base + "州", code, False)
+            _add_alias(d.prefectures, base, code, True)
+        elif name.endswith("市") and name != "吉林市":
+            _add_alias(d.prefectures, name[:-1], code, True)
+
+    for name in _PROVINCES:
+        _add_alias(d.provinces, name, name, False)
+        short = re.sub(r"(壮族|回族|维吾尔)?(自治区|特别行政区|省|市)$", "", name)
+        if short != name:
+            _add_alias(d.provinces, short, name, True)
+    d.max_county_alias = max(map(len, d.counties))
+    d.max_prefecture_alias = max(map(len, d.prefectures))
+    d.max_province_alias = max(map(len, d.provinces))
+    return d
+
+
+def _match_prefix(text: str, table: dict[str, _Alias], longest: int) -> tuple[str, _Alias] | None:
+    """Longest alias at the start of text; a bare alias must not run into a street or suffix."""
+    for length in range(min(longest, len(text)), 1, -1):
+        alias = table.get(text[:length])
+        if alias is None:
+            continue
+        if alias.bare and len(text) > length and text[length] in _BARE_GUARD:
+            continue
+        return text[:length], alias
+    return None
+
+
+def _is_missing_code(code: object) -> bool:
+    try:
+        return code is None or bool(pd.isna(code))
+    except (TypeError, ValueError):
+        return False
+
+
+def prefecture_code(code: str | None) -> str | None:
+    """Prefecture-level code of a county code: first four digits then 00."""
+    if _is_missing_code(code):
+        return None
+    text = str(code).strip()
+    return text[:4] + "00" if len(text) >= 4 else None
+
+
+def _current_code_one(code: str) -> str:
+    return _divisions().current_code.get(code, code)
+
+
+def county_name(code: str | None) -> str | None:
+    """Today's name of the county (or successor) that a Jilin code, old or new, refers to."""
+    if _is_missing_code(code):
+        return None
+    d = _divisions()
+    current = _current_code_one(str(code).strip())
+    return d.current_name.get(current) or d.latest_name.get(current)
+
+
+def current_county_code(codes: pd.Series) -> pd.Series:
+    """Any Jilin county code (e.g. an ID's first six digits) mapped to today's code."""
+    text = codes.astype("string") if not pd.api.types.is_string_dtype(codes) else codes
+    mapped = text.map(_divisions().current_code, na_action="ignore")
+    result = mapped.where(mapped.notna(), text)
+    return result.astype(object).where(result.notna(), None)
+
+
+def _cn_to_int(numeral: str) -> int:
+    """Small Chinese numerals: 三 -> 3, 十五 -> 15, 二十三 -> 23, 一零一 -> 101, 两百 -> 200."""
+    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+    if not any(c in "十百千" for c in numeral):
+        return int("".join(str(digits[c]) for c in numeral))
+    total, current = 0, 0
+    for char in numeral:
+        if char in digits:
+            current = digits[char]
+        else:
+            total += (current or 1) * {"十": 10, "百": 100, "千": 1000}[char]
+            current = 0
+    return total + current
+
+
+def normalise_detail(detail: str) -> str:
+    """Unify 号/#, building-unit-room notation and numerals placed right before a unit word."""
+    text = detail.replace("#", "号")
+    text = _ORDINAL.sub("", text)
+    text = _CN_NUMERAL_BEFORE_UNIT.sub(lambda m: str(_cn_to_int(m.group(1))), text)
+    text = _BUILDING_UNIT_ROOM.sub(r"\1栋\2单元\3室", text)
+    text = _BUILDING.sub(r"\1栋", text)
+    return _ROOM_AFTER_UNIT.sub(r"单元\1室", text)
+
+
+def _clean(raw: str) -> str:
+    text = unicodedata.normalize("NFKC", raw)
+    return _DASHES.sub("-", _DROP.sub("", text))
+
+
+def _take_place(text: str, suffixes: re.Pattern[str], kind: str) -> tuple[str | None, str]:
+    """Leading town or village name (…镇/乡/街道, …村/社区), if it reads like one."""
+    for m in suffixes.finditer(text, 0, _PLACE_MAX + 7):
+        body = text[: m.start()]
+        if not body or len(body) > _PLACE_MAX or _NO_DIGITS.search(body):
+            continue
+        following = text[m.end() : m.end() + 1]
+        suffix = m.group(0)
+        if kind == "town" and (following in set("路街道巷村") and suffix in ("乡", "镇")):
+            continue
+        if kind == "village" and suffix == "村" and following in set("路街道巷"):
+            continue
+        if suffixes.match(text, m.end()):
+            continue
+        canonical = "街道" if suffix == "街道办事处" else _VILLAGE_CANON.get(suffix, suffix)
+        name = body if body.endswith(canonical) else body + canonical
+        return name, text[m.end() :]
+    return None, text
+
+
+def _resolve_county(alias: _Alias, prefecture: str | None) -> str | None:
+    if len(alias.codes) == 1:
+        return alias.codes[0]
+    if prefecture:
+        d = _divisions()
+        within = [
+            c
+            for c in alias.codes
+            if prefecture_code(c) == prefecture or prefecture in d.parents.get(c, ())
+        ]
+        if len(within) == 1:
+            return within[0]
+    return None
+
+
+def _prefecture_name(code: str | None) -> str | None:
+    return _divisions().current_name.get(code) if code else None
+
+
+@lru_cache(maxsize=300_000)
+def parse_address(raw: str) -> tuple[str | None, ...]:
+    """One address to the ADDRESS_COLUMNS values; cached because addresses repeat."""
+    text = _clean(raw)
+    if not text:
+        return (None,) * len(ADDRESS_COLUMNS)
+    d = _divisions()
+    province = prefecture = county = code = None
+    prefecture_code_ = None
+    foreign = False
+
+    hit = _match_prefix(text, d.provinces, d.max_province_alias)
+    if hit:
+        province = hit[1].codes[0]
+        text = text[len(hit[0]) :]
+        foreign = province != JILIN_PROVINCE
+    if not foreign:
+        hit = _match_prefix(text, d.prefectures, d.max_prefecture_alias)
+        if hit:
+            prefecture_code_ = hit[1].codes[0]
+            prefecture = d.current_name[prefecture_code_]
+            text = text[len(hit[0]) :]
+        hit = _match_prefix(text, d.counties, d.max_county_alias)
+        if hit:
+            code = _resolve_county(hit[1], prefecture_code_)
+            county = (d.current_name.get(code) or d.latest_name.get(code)) if code else hit[0]
+            text = text[len(hit[0]) :]
+        elif province is None and prefecture is None:
+            pm = _FOREIGN_PREFECTURE.match(text)
+            cm = _FOREIGN_COUNTY.match(text[pm.end() :]) if pm else None
+            if pm and cm and not cm.group(1).endswith(_NOT_A_COUNTY):
+                foreign = True
+        if not foreign and county is None:
+            zone = _DEVELOPMENT_ZONE.match(text)
+            if zone:
+                county = zone.group(1)
+                text = text[zone.end() :]
+    if foreign:
+        if province not in _MUNICIPALITIES:
+            pm = _FOREIGN_PREFECTURE.match(text)
+            if pm:
+                prefecture = pm.group(1)
+                text = text[pm.end() :]
+        cm = _FOREIGN_COUNTY.match(text)
+        if cm and not cm.group(1).endswith(_NOT_A_COUNTY):
+            county = cm.group(1)
+            text = text[cm.end() :]
+    elif code:
+        prefecture = _prefecture_name(prefecture_code(code)) or prefecture
+        province = JILIN_PROVINCE
+    elif prefecture:
+        province = JILIN_PROVINCE
+
+    town, text = _take_place(text, _TOWN_SUFFIX, "town")
+    village, text = _take_place(text, _VILLAGE_SUFFIX, "village")
+    detail = normalise_detail(text) or None
+    parts = (province, prefecture, county, town, village, detail)
+    norm = "".join(p for p in parts if p) or None
+    return (province, prefecture, county, code, town, village, detail, norm)
+
+
+def _parse_uniques(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(per-row index into the parsed table, parsed table with a trailing all-None row)."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    rows = [parse_address(str(value)) for value in uniques]
+    rows.append((None,) * len(ADDRESS_COLUMNS))
+    table = np.empty((len(rows), len(ADDRESS_COLUMNS)), dtype=object)
+    table[:] = rows
+    return np.where(codes < 0, len(rows) - 1, codes), table
+
+
+def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
+    """Parsed address columns, same index; each distinct raw string is parsed once."""
+    index, table = _parse_uniques(raw)
+    taken = table[index]
+    return pd.DataFrame(
+        {column: taken[:, i] for i, column in enumerate(ADDRESS_COLUMNS)}, index=raw.index
+    )
+
+
+def parse_county(text: pd.Series) -> pd.Series:
+    """Current county code from a place column such as 报告地区 (长春市朝阳区) or 县 (朝阳区)."""
+    index, table = _parse_uniques(text)
+    column = ADDRESS_COLUMNS.index("addr_county_code")
+    return pd.Series(table[index, column], index=text.index, name="county_code", dtype=object)
