@@ -1,0 +1,610 @@
+"""Comparison vectors for candidate pairs, computed column-wise (never per pair in Python).
+
+Each column is factorised once over both sides into integer codes; equality is an integer
+comparison and string metrics run on the distinct (left value, right value) pairs only.
+A level's `when` is a condition: a predicate name, a mapping {predicate: params, ...}
+(all must hold), or the combinators `any: [...]` and `not: {...}`.
+"""
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rapidfuzz.distance import DamerauLevenshtein, Jaro, JaroWinkler, Levenshtein
+from rapidfuzz.process import cpdist
+
+from .settings import Comparison, LinkageSettings
+
+WORKERS = 2
+
+
+@dataclass
+class EncodedColumn:
+    """Codes of one column on both sides (-1 = missing) and the distinct values."""
+
+    left: np.ndarray
+    right: np.ndarray
+    uniques: np.ndarray
+
+    def frequencies(self) -> np.ndarray:
+        """Share of each distinct value among non-missing values of both sides."""
+        codes = np.concatenate([self.left, self.right])
+        counts = np.bincount(codes[codes >= 0], minlength=len(self.uniques)).astype(np.float64)
+        total = counts.sum()
+        return counts / total if total else counts
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    s = series.astype("string")
+    return s.mask(s.str.len() == 0)
+
+
+class ColumnStore:
+    """Lazily encodes the columns of the two sides, so each column is hashed once."""
+
+    def __init__(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
+        self.left = left
+        self.right = right
+        self._cols: dict[str, EncodedColumn] = {}
+        self._matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def get(self, column: str) -> EncodedColumn:
+        enc = self._cols.get(column)
+        if enc is None:
+            for side, frame in (("left", self.left), ("right", self.right)):
+                if column not in frame.columns:
+                    raise KeyError(f"column {column!r} missing on the {side} side")
+            both = pd.concat([_as_text(self.left[column]), _as_text(self.right[column])], ignore_index=True)
+            codes, uniques = pd.factorize(both, use_na_sentinel=True)
+            codes = codes.astype(np.int32)
+            n = len(self.left)
+            enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
+            self._cols[column] = enc
+        return enc
+
+    def char_matrix(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Code points of each distinct value as a zero-padded uint32 matrix, plus lengths."""
+        got = self._matrices.get(column)
+        if got is None:
+            uniq = self.get(column).uniques
+            lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
+            width = max(1, min(int(lengths.max(initial=1)), 64))
+            mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
+            got = (mat, lengths)
+            self._matrices[column] = got
+        return got
+
+
+class PairContext:
+    """Candidate pairs (row positions) plus caches shared by all predicates."""
+
+    def __init__(self, store: ColumnStore, li: np.ndarray, ri: np.ndarray) -> None:
+        self.store = store
+        self.li = li
+        self.ri = ri
+        self.n = len(li)
+        self.gammas: dict[str, np.ndarray] = {}
+        self.comparisons: dict[str, Comparison] = {}
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._distinct: dict[str, DistinctPairs] = {}
+
+    def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        got = self._codes.get(column)
+        if got is None:
+            enc = self.store.get(column)
+            got = (enc.left[self.li], enc.right[self.ri])
+            self._codes[column] = got
+        return got
+
+    def equal(self, column: str) -> np.ndarray:
+        cl, cr = self.codes(column)
+        return (cl == cr) & (cl >= 0)
+
+    def missing(self, column: str) -> np.ndarray:
+        cl, cr = self.codes(column)
+        return (cl < 0) | (cr < 0)
+
+    def distinct(self, column: str) -> DistinctPairs:
+        """Index of the distinct (left value, right value) pairs among pairs with two different values."""
+        got = self._distinct.get(column)
+        if got is None:
+            cl, cr = self.codes(column)
+            pos = np.flatnonzero((cl >= 0) & (cr >= 0) & (cl != cr))
+            n_uniq = np.int64(max(len(self.store.get(column).uniques), 1))
+            inverse, uniq_keys = pd.factorize(cl[pos].astype(np.int64) * n_uniq + cr[pos])
+            pair_id = np.full(self.n, -1, dtype=np.int64)
+            pair_id[pos] = inverse
+            got = DistinctPairs(self.store, column, pair_id, uniq_keys // n_uniq, uniq_keys % n_uniq)
+            self._distinct[column] = got
+        return got
+
+    def metric(self, column: str, name: str, mask: np.ndarray) -> np.ndarray:
+        """A string metric for pairs under mask with both values present (NaN elsewhere)."""
+        cl, cr = self.codes(column)
+        out = np.full(self.n, np.nan)
+        same = mask & (cl >= 0) & (cl == cr)
+        out[same] = 0.0 if name in DISTANCES else 1.0
+        dp = self.distinct(column)
+        pos = np.flatnonzero(mask & (dp.pair_id >= 0))
+        out[pos] = dp.metric(name, dp.pair_id[pos])
+        return out
+
+
+class DistinctPairs:
+    """Distinct value pairs of one column, with features computed once, only where asked for."""
+
+    def __init__(self, store: ColumnStore, column: str, pair_id: np.ndarray, left: np.ndarray, right: np.ndarray) -> None:
+        self.store = store
+        self.column = column
+        self.pair_id = pair_id
+        self.left = left.astype(np.int64)
+        self.right = right.astype(np.int64)
+        self._metrics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._diff: tuple[np.ndarray, ...] | None = None
+
+    def _todo(self, done: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        need = np.zeros(len(done), dtype=bool)
+        need[ids] = True
+        return np.flatnonzero(need & ~done)
+
+    def metric(self, name: str, ids: np.ndarray) -> np.ndarray:
+        values, done = self._metrics.setdefault(name, (np.full(len(self.left), np.nan), np.zeros(len(self.left), bool)))
+        todo = self._todo(done, ids)
+        if len(todo):
+            uniques = self.store.get(self.column).uniques
+            values[todo] = np.asarray(
+                cpdist(uniques[self.left[todo]], uniques[self.right[todo]], scorer=METRICS[name], workers=WORKERS),
+                dtype=np.float64,
+            )
+            done[todo] = True
+        return values[ids]
+
+    def char_diff(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Differing characters (-1 if lengths differ) and the first two differing positions."""
+        if self._diff is None:
+            k = len(self.left)
+            self._diff = (np.full(k, -1, np.int32), np.zeros(k, np.int32), np.zeros(k, np.int32), np.zeros(k, bool))
+        ndiff, first, second, done = self._diff
+        todo = self._todo(done, ids)
+        if len(todo):
+            nd, f, sc = diff_features(self.store, self.column, self.left[todo], self.right[todo])
+            ndiff[todo], first[todo], second[todo] = nd, f, sc
+            done[todo] = True
+        return ndiff[ids], first[ids], second[ids]
+
+
+def diff_features(store: ColumnStore, column: str, ul: np.ndarray, ur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per value pair: differing characters (-1 if lengths differ), first two differing positions."""
+    mat, lengths = store.char_matrix(column)
+    k = len(ul)
+    ndiff, first, second = np.full(k, -1, np.int32), np.zeros(k, np.int32), np.zeros(k, np.int32)
+    same = np.flatnonzero(lengths[ul] == lengths[ur])
+    for s in range(0, len(same), CHUNK):
+        idx = same[s:s + CHUNK]
+        diff = mat[ul[idx]] != mat[ur[idx]]
+        ndiff[idx] = diff.sum(axis=1)
+        f = np.argmax(diff, axis=1)
+        first[idx] = f
+        diff[np.arange(len(idx)), f] = False
+        second[idx] = np.argmax(diff, axis=1)
+    return ndiff, first, second
+
+
+CHUNK = 1_000_000
+DIRECT_SHARE = 0.25
+
+
+METRICS: dict[str, Callable[..., Any]] = {
+    "jaro_winkler": JaroWinkler.normalized_similarity,
+    "jaro": Jaro.normalized_similarity,
+    "levenshtein": Levenshtein.distance,
+    "damerau_levenshtein": DamerauLevenshtein.distance,
+}
+DISTANCES = {"levenshtein", "damerau_levenshtein"}
+
+
+def _columns(params: Any) -> list[str]:
+    if isinstance(params, str):
+        return [params]
+    if isinstance(params, (list, tuple)):
+        return [str(p) for p in params]
+    raise ValueError("expected a column or a list of columns")
+
+
+def _pred_always(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    return active.copy()
+
+
+def _pred_missing(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    out = np.zeros(ctx.n, dtype=bool)
+    for col in _columns(params):
+        out |= ctx.missing(col)
+    return out & active
+
+
+def _pred_exact(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    out = active.copy()
+    for col in _columns(params):
+        out &= ctx.equal(col)
+    return out
+
+
+def _similarity_at_least(name: str) -> Callable[[PairContext, Any, np.ndarray], np.ndarray]:
+    def pred(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+        values = ctx.metric(params["column"], name, active)
+        return active & (values >= float(params["threshold"]))
+    return pred
+
+
+def _distance_at_most(name: str) -> Callable[[PairContext, Any, np.ndarray], np.ndarray]:
+    def pred(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+        values = ctx.metric(params["column"], name, active)
+        return active & (values <= float(params["max"]))
+    return pred
+
+
+def _char_differences(ctx: PairContext, column: str, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """For pairs under mask with two different values: positions, their value codes, the number
+    of differing characters (-1 if lengths differ) and the first two differing positions.
+    Small subsets are computed pair by pair (vectorised); large ones once per distinct value pair."""
+    cl, cr = ctx.codes(column)
+    if column not in ctx._distinct and mask.sum() < DIRECT_SHARE * ctx.n:
+        pos = np.flatnonzero(mask & (cl >= 0) & (cr >= 0) & (cl != cr))
+        ul, ur = cl[pos].astype(np.int64), cr[pos].astype(np.int64)
+        return (pos, ul, ur, *diff_features(ctx.store, column, ul, ur))
+    dp = ctx.distinct(column)
+    pos = np.flatnonzero(mask & (dp.pair_id >= 0))
+    ids = dp.pair_id[pos]
+    ndiff, first, second = dp.char_diff(ids)
+    return pos, dp.left[ids], dp.right[ids], ndiff, first, second
+
+
+def _scatter(ctx: PairContext, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    out = np.zeros(ctx.n, dtype=bool)
+    out[pos] = ok
+    return out
+
+
+def _pred_hamming_one(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    column = params if isinstance(params, str) else params["column"]
+    pos, _, _, ndiff, _, _ = _char_differences(ctx, column, active)
+    return _scatter(ctx, pos, ndiff == 1)
+
+
+def _pred_adjacent_transposition(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    column = params if isinstance(params, str) else params["column"]
+    mat, _ = ctx.store.char_matrix(column)
+    pos, ul, ur, ndiff, first, second = _char_differences(ctx, column, active)
+    ok = (ndiff == 2) & (second == first + 1)
+    idx = np.flatnonzero(ok)
+    a1, a2 = mat[ul[idx], first[idx]], mat[ul[idx], second[idx]]
+    b1, b2 = mat[ur[idx], first[idx]], mat[ur[idx], second[idx]]
+    ok[idx] = (a1 == b2) & (a2 == b1)
+    return _scatter(ctx, pos, ok)
+
+
+def _pred_lookalike(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """Equal length, one character differs, and the two characters are a listed look-alike pair."""
+    column = params["column"]
+    pairs = tuple(params.get("pairs", ())) + (_schema_pairs(params["table"]) if "table" in params else ())
+    table = _lookalike_table(pairs)
+    mat, _ = ctx.store.char_matrix(column)
+    pos, ul, ur, ndiff, first, _ = _char_differences(ctx, column, active)
+    ok = ndiff == 1
+    idx = np.flatnonzero(ok)
+    ca = mat[ul[idx], first[idx]].astype(np.int64)
+    cb = mat[ur[idx], first[idx]].astype(np.int64)
+    ok[idx] = np.isin(ca * 0x110000 + cb, table)
+    return _scatter(ctx, pos, ok)
+
+
+@lru_cache(maxsize=8)
+def _schema_pairs(name: str) -> tuple[str, ...]:
+    """Character pairs from a CSV (columns char_a, char_b) shipped in the schemas package."""
+    with (resources.files("schemas") / name).open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return tuple(r["char_a"].strip() + r["char_b"].strip() for r in rows if r.get("char_a") and r.get("char_b"))
+
+
+@lru_cache(maxsize=16)
+def _lookalike_table(pairs: tuple[str, ...]) -> np.ndarray:
+    codes: set[int] = set()
+    for p in pairs:
+        if len(p) != 2:
+            raise ValueError("look-alike entries are two characters")
+        a, b = ord(p[0]), ord(p[1])
+        codes.update((a * 0x110000 + b, b * 0x110000 + a))
+    return np.fromiter(codes, dtype=np.int64, count=len(codes))
+
+
+def _pred_month_day_swapped(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """YYYYMMDD against YYYYDDMM (day and month exchanged), values differing."""
+    column = params if isinstance(params, str) else params["column"]
+    mat, lengths = ctx.store.char_matrix(column)
+    pos, ul, ur, ndiff, _, _ = _char_differences(ctx, column, active)
+    ok = (ndiff >= 1) & (lengths[ul] == 8)
+    idx = np.flatnonzero(ok)
+    if mat.shape[1] < 8:
+        return np.zeros(ctx.n, dtype=bool)
+    a, b = mat[ul[idx]], mat[ur[idx]]
+    ok[idx] = ((a[:, :4] == b[:, :4]).all(axis=1) & (a[:, 4:6] == b[:, 6:8]).all(axis=1)
+               & (a[:, 6:8] == b[:, 4:6]).all(axis=1))
+    return _scatter(ctx, pos, ok)
+
+
+def _pred_prefix_equal(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """The shorter value is a prefix of the longer one and has at least min_length characters."""
+    column = params["column"]
+    min_length = int(params.get("min_length", 1))
+    cl, cr = ctx.codes(column)
+    mat, lengths = ctx.store.char_matrix(column)
+    cand = active & (cl >= 0) & (cr >= 0)
+    out = cand & (cl == cr) & (lengths[np.maximum(cl, 0)] >= min_length)
+    pos = np.flatnonzero(cand & (cl != cr))
+    ul, ur = cl[pos], cr[pos]
+    common = np.minimum(lengths[ul], lengths[ur])
+    ok = common >= min_length
+    cols = np.arange(mat.shape[1])
+    for s in range(0, len(ul), CHUNK):
+        sl = slice(s, s + CHUNK)
+        within = cols[None, :] < common[sl, None]
+        ok[sl] &= ~((mat[ul[sl]] != mat[ur[sl]]) & within).any(axis=1)
+    out[pos] = ok
+    return out
+
+
+def _pred_value_in(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """Values of a column (e.g. id_status) in a set, on `either`, `both`, `one`, `left` or `right` side."""
+    column = params["column"]
+    values = set(params["values"])
+    side = params.get("side", "either")
+    enc = ctx.store.get(column)
+    hit = np.fromiter((v in values for v in enc.uniques), dtype=bool, count=len(enc.uniques))
+    hit = np.append(hit, False)  # code -1 indexes this slot
+    cl, cr = ctx.codes(column)
+    hl, hr = hit[cl], hit[cr]
+    result = {"either": hl | hr, "both": hl & hr, "one": hl ^ hr, "left": hl, "right": hr}.get(side)
+    if result is None:
+        raise ValueError(f"unknown side {side!r}")
+    return active & result
+
+
+def _pred_level_of(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """An earlier comparison ended in one of the listed levels."""
+    comp = ctx.comparisons[params["comparison"]]
+    gamma = ctx.gammas[comp.name]
+    wanted = [comp.level_index(lbl) for lbl in params["levels"]]
+    return active & np.isin(gamma, wanted)
+
+
+def _pred_abs_diff_at_most(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    column = params["column"]
+    enc = ctx.store.get(column)
+    numbers = pd.to_numeric(pd.Series(enc.uniques), errors="coerce").to_numpy(dtype=np.float64)
+    numbers = np.append(numbers, np.nan)
+    cl, cr = ctx.codes(column)
+    return active & (np.abs(numbers[cl] - numbers[cr]) <= float(params["max"]))
+
+
+def _pred_cross_exact(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """Left column equals a different right column (e.g. given name and surname swapped)."""
+    enc_l = ctx.store.get(params["left"])
+    enc_r = ctx.store.get(params["right"])
+    lookup = pd.Index(enc_r.uniques)
+    translated = np.append(lookup.get_indexer(enc_l.uniques), -1).astype(np.int64)
+    cl = translated[enc_l.left[ctx.li]]
+    cr = enc_r.right[ctx.ri]
+    return active & (cl >= 0) & (cl == cr)
+
+
+Predicate = Callable[[PairContext, Any, np.ndarray], np.ndarray]
+
+PREDICATES: dict[str, Predicate] = {
+    "else": _pred_always,
+    "missing": _pred_missing,
+    "exact": _pred_exact,
+    "jaro_winkler": _similarity_at_least("jaro_winkler"),
+    "jaro": _similarity_at_least("jaro"),
+    "levenshtein": _distance_at_most("levenshtein"),
+    "damerau_levenshtein": _distance_at_most("damerau_levenshtein"),
+    "hamming_one": _pred_hamming_one,
+    "adjacent_transposition": _pred_adjacent_transposition,
+    "lookalike": _pred_lookalike,
+    "month_day_swapped": _pred_month_day_swapped,
+    "prefix_equal": _pred_prefix_equal,
+    "value_in": _pred_value_in,
+    "level_of": _pred_level_of,
+    "abs_diff_at_most": _pred_abs_diff_at_most,
+    "cross_exact": _pred_cross_exact,
+}
+
+
+def _items(condition: Any) -> list[tuple[str, Any]]:
+    if isinstance(condition, str):
+        return [(condition, None)]
+    if isinstance(condition, Mapping):
+        return list(condition.items())
+    raise ValueError("a condition is a predicate name or a mapping of predicates")
+
+
+def validate_condition(condition: Any, earlier: Mapping[str, Comparison]) -> None:
+    """Reject unknown predicates and references to comparisons not computed before."""
+    for name, params in _items(condition):
+        if name == "any":
+            for sub in params:
+                validate_condition(sub, earlier)
+        elif name == "not":
+            validate_condition(params, earlier)
+        elif name not in PREDICATES:
+            raise ValueError(f"unknown predicate {name!r}")
+        elif name == "level_of":
+            comp = earlier.get(params["comparison"])
+            if comp is None:
+                raise ValueError("level_of must refer to an earlier comparison")
+            for label in params["levels"]:
+                comp.level_index(label)
+        elif name not in ("else",) and params is None:
+            raise ValueError(f"predicate {name!r} needs parameters")
+
+
+def evaluate(ctx: PairContext, condition: Any, active: np.ndarray) -> np.ndarray:
+    """Truth of a condition on the pairs under `active` (False elsewhere)."""
+    current = active.copy()
+    for name, params in _items(condition):
+        if not current.any():
+            break
+        if name == "any":
+            hit = np.zeros(ctx.n, dtype=bool)
+            for sub in params:
+                hit |= evaluate(ctx, sub, current & ~hit)
+            current &= hit
+        elif name == "not":
+            current &= ~evaluate(ctx, params, current)
+        else:
+            current &= PREDICATES[name](ctx, params, current)
+    return current
+
+
+def compute_gammas(ctx: PairContext, settings: LinkageSettings) -> dict[str, np.ndarray]:
+    """Level index (int8) of every comparison for every pair; first matching level wins."""
+    for comp in settings.comparisons:
+        gamma = np.full(ctx.n, -1, dtype=np.int8)
+        todo = np.ones(ctx.n, dtype=bool)
+        for j, level in enumerate(comp.levels):
+            if not todo.any():
+                break
+            hit = evaluate(ctx, level.when, todo)
+            gamma[hit] = j
+            todo &= ~hit
+        if todo.any():
+            gamma[todo] = len(comp.levels) - 1
+        ctx.comparisons[comp.name] = comp
+        ctx.gammas[comp.name] = gamma
+    return ctx.gammas
+
+
+def _tf(params: Mapping[str, Any], column: str) -> str | None:
+    return column if params.get("term_frequency") else None
+
+
+def _kind_exact(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p["column"]
+    return [
+        {"label": "missing", "when": {"missing": col}, "is_null": True, "zh": "缺失"},
+        {"label": "exact", "when": {"exact": col}, "tf_column": _tf(p, col), "zh": f"{p.get('zh', col)}相同"},
+        {"label": "different", "when": "else", "zh": f"{p.get('zh', col)}不同"},
+    ]
+
+
+def _kind_jaro_winkler(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p["column"]
+    zh = p.get("zh", col)
+    levels = _kind_exact(p)[:2]
+    for t in p.get("thresholds", [0.92, 0.88, 0.7]):
+        levels.append({"label": f"jw_{t}", "when": {"jaro_winkler": {"column": col, "threshold": t}}, "zh": f"{zh}相似(≥{t})"})
+    levels.append({"label": "different", "when": "else", "zh": f"{zh}不同"})
+    return levels
+
+
+def _kind_levenshtein(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p["column"]
+    zh = p.get("zh", col)
+    levels = _kind_exact(p)[:2]
+    for d in p.get("distances", [1, 2]):
+        levels.append({"label": f"lev_{d}", "when": {"levenshtein": {"column": col, "max": d}}, "zh": f"{zh}相差{d}字符内"})
+    levels.append({"label": "different", "when": "else", "zh": f"{zh}不同"})
+    return levels
+
+
+def _kind_numeric(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p["column"]
+    zh = p.get("zh", col)
+    levels = _kind_exact(p)[:2]
+    for d in p.get("abs_differences", [1]):
+        levels.append({"label": f"within_{d}", "when": {"abs_diff_at_most": {"column": col, "max": d}}, "zh": f"{zh}相差≤{d}"})
+    levels.append({"label": "different", "when": "else", "zh": f"{zh}不同"})
+    return levels
+
+
+def _determined(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    det = p.get("determined_by")
+    if not det:
+        return []
+    return [{"label": "determined_by_id", "when": {"level_of": det}, "is_null": True, "zh": "由身份证号决定"}]
+
+
+def _kind_birth_date(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p.get("column", "birth_date")
+    return [
+        {"label": "missing", "when": {"missing": col}, "is_null": True, "zh": "出生日期缺失"},
+        *_determined(p),
+        {"label": "exact", "when": {"exact": col}, "zh": "出生日期相同"},
+        {"label": "month_day_swapped", "m_prior": 0.005, "when": {"month_day_swapped": col}, "zh": "出生日期月日颠倒"},
+        {"label": "one_digit", "m_prior": 0.01, "when": {"hamming_one": col}, "zh": "出生日期差一位数字"},
+        {"label": "different", "when": "else", "zh": "出生日期不同"},
+    ]
+
+
+def _kind_sex(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p.get("column", "sex")
+    return [
+        {"label": "missing", "when": {"missing": col}, "is_null": True, "zh": "性别缺失"},
+        *_determined(p),
+        {"label": "exact", "when": {"exact": col}, "zh": "性别相同"},
+        {"label": "different", "when": "else", "zh": "性别不同"},
+    ]
+
+
+def _kind_phone(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    col = p.get("column", "phone")
+    return [
+        {"label": "missing", "when": {"missing": col}, "is_null": True, "zh": "电话缺失"},
+        {"label": "exact", "when": {"exact": col}, "zh": "电话相同"},
+        {"label": "different", "when": "else", "zh": "电话不同"},
+    ]
+
+
+def _kind_id_number(p: Mapping[str, Any]) -> list[dict[str, Any]]:
+    idc, st, pre = p.get("column", "id_number"), p.get("status", "id_status"), p.get("prefix", "id_prefix")
+    return [
+        {"label": "null", "is_null": True, "zh": "身份证号缺失",
+         "when": {"any": [{"missing": pre}, {"value_in": {"column": st, "values": ["blank", "malformed"], "side": "either"}}]}},
+        {"label": "upgraded15", "zh": "身份证号15位升18位后相同", "m_prior": 0.03,
+         "when": {"exact": idc, "value_in": {"column": st, "values": ["upgraded15"], "side": "one"}}},
+        {"label": "exact", "when": {"exact": idc}, "zh": "身份证号相同"},
+        {"label": "check_repair", "m_prior": 0.03, "zh": "身份证号差一位或相邻两位颠倒(校验位不符)",
+         "when": {"value_in": {"column": st, "values": ["bad_check"], "side": "either"},
+                  "any": [{"hamming_one": idc}, {"adjacent_transposition": idc}]}},
+        {"label": "truncated_prefix", "m_prior": 0.02, "zh": "截断身份证号前段相同",
+         "when": {"value_in": {"column": st, "values": ["truncated"], "side": "either"},
+                  "prefix_equal": {"column": pre, "min_length": p.get("min_prefix_length", 14)}}},
+        {"label": "different_valid", "m_prior": 0.002, "zh": "身份证号不同(均有效)",
+         "when": {"value_in": {"column": st, "values": ["valid", "upgraded15"], "side": "both"}}},
+        {"label": "different", "when": "else", "zh": "身份证号不同"},
+    ]
+
+
+KINDS: dict[str, Callable[[Mapping[str, Any]], list[dict[str, Any]]]] = {
+    "exact": _kind_exact,
+    "jaro_winkler": _kind_jaro_winkler,
+    "levenshtein": _kind_levenshtein,
+    "numeric": _kind_numeric,
+    "birth_date": _kind_birth_date,
+    "sex": _kind_sex,
+    "phone": _kind_phone,
+    "id_number": _kind_id_number,
+    # these two need look-alike tables and address columns; their levels live in the YAML
+    "chinese_name": lambda p: _fail("chinese_name needs explicit levels"),
+    "address": lambda p: _fail("address needs explicit levels"),
+    "custom": lambda p: _fail("custom comparisons need explicit levels"),
+}
+
+
+def _fail(message: str) -> list[dict[str, Any]]:
+    raise ValueError(message)

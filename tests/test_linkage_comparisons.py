@@ -1,0 +1,183 @@
+"""Every comparison level of the Chinese roster settings on small hand-written pairs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from matchers.ids import id_check_character
+from matchers.linkage import comparison_vectors, load_settings, settings_from_dict
+from matchers.linkage.comparisons import ColumnStore
+
+COLUMNS = [
+    "record_key", "id_number", "id_status", "id_prefix", "birth_date", "sex", "id_county",
+    "name_norm", "name_pinyin", "name_nodot", "surname", "given_name",
+    "county_code", "town", "village", "addr_detail", "addr_norm", "phone", "household_id",
+]
+
+
+def valid_id(first17: str) -> str:
+    return first17 + id_check_character(first17)
+
+
+ID_A = valid_id("22010219900312001")
+ID_B = valid_id("22010219900312003")  # same county and birth date, another person
+
+
+def bad_check(id18: str, pos: int) -> str:
+    """Change one digit so that the check character no longer fits."""
+    digit = str((int(id18[pos]) + 1) % 10)
+    return id18[:pos] + digit + id18[pos + 1:]
+
+
+def record(**kw: object) -> dict:
+    row = {c: None for c in COLUMNS}
+    row.update(kw)
+    if row["id_number"] and row["id_prefix"] is None:
+        row["id_prefix"] = row["id_number"]
+    if row["id_prefix"] and row["birth_date"] is None and len(str(row["id_prefix"])) >= 14:
+        row["birth_date"] = str(row["id_prefix"])[6:14]
+    if row["id_status"] is None:
+        row["id_status"] = "valid" if row["id_number"] else "blank"
+    if row["name_norm"] and row["name_nodot"] is None:
+        row["name_nodot"] = str(row["name_norm"]).replace("·", "")
+    return row
+
+
+def frame(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=COLUMNS)
+    out["record_key"] = np.arange(len(out), dtype=np.int64)
+    return out
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings("chinese_rosters")
+
+
+def levels(settings, pairs: list[tuple[dict, dict]], comparison: str) -> list[str]:
+    left = frame([record(**a) for a, _ in pairs])
+    right = frame([record(**b) for _, b in pairs])
+    idx = np.arange(len(pairs), dtype=np.int64)
+    gammas = comparison_vectors(ColumnStore(left, right), idx, idx, settings)
+    labels = [lv.label for lv in settings.comparison(comparison).levels]
+    return [labels[g] for g in gammas[comparison]]
+
+
+def test_id_levels(settings):
+    transposed = ID_A[:15] + ID_A[16] + ID_A[15] + ID_A[17]
+    assert transposed != ID_A
+    cases = [
+        ({"id_number": ID_A}, {"id_number": ID_A}, "exact"),
+        ({"id_number": ID_A, "id_status": "upgraded15"}, {"id_number": ID_A}, "upgraded15"),
+        ({"id_number": ID_A}, {"id_number": bad_check(ID_A, 12), "id_status": "bad_check"}, "one_digit_bad_check"),
+        ({"id_number": ID_A}, {"id_number": transposed, "id_status": "bad_check"}, "transposition_bad_check"),
+        ({"id_number": ID_A}, {"id_prefix": ID_A[:14], "id_status": "truncated"}, "truncated_prefix"),
+        ({"id_prefix": ID_A[:15], "id_status": "truncated"}, {"id_prefix": ID_A[:14], "id_status": "truncated"}, "truncated_prefix"),
+        ({"id_number": ID_B}, {"id_prefix": "22010219900313", "id_status": "truncated"}, "different"),
+        ({"id_number": ID_A}, {"id_number": ID_B}, "different_valid"),
+        ({"id_number": ID_A}, {"id_number": "22010219900312999" + "0", "id_status": "bad_check"}, "different"),
+        ({"id_number": ID_A}, {}, "missing"),
+        ({"id_number": ID_A}, {"id_prefix": "2201", "id_status": "malformed"}, "missing"),
+    ]
+    got = levels(settings, [(a, b) for a, b, _ in cases], "id_number")
+    assert got == [c[2] for c in cases]
+
+
+def test_truncated_prefix_needs_enough_digits(settings):
+    got = levels(settings, [({"id_number": ID_A}, {"id_prefix": ID_A[:10], "id_status": "truncated"})], "id_number")
+    assert got == ["different"]
+
+
+def _name(norm: str, pinyin: str, surname: str | None = None, **kw: object) -> dict:
+    return {"name_norm": norm, "name_pinyin": pinyin, "surname": surname or norm[0], "given_name": norm[1:], **kw}
+
+
+def test_name_levels(settings):
+    home = {"county_code": "220102", "village": "红旗村", "addr_detail": "3组12号", "birth_date": "19900312"}
+    cases = [
+        (_name("张伟", "zhang wei"), _name("张伟", "zhang wei"), "exact"),
+        (_name("阿依古丽·买买提", "a yi gu li mai mai ti", surname="买买提"),
+         _name("阿依古丽买买提", "a yi gu li mai mai ti", surname="买买提"), "same_without_dot"),
+        (_name("张伟", "zhang wei"), _name("章伟", "zhang wei"), "homophone"),
+        (_name("王未来", "wang wei lai"), _name("王末来", "wang mo lai"), "lookalike"),
+        (_name("蒋经国", "jiang jing guo", **home), _name("蒋纬国", "jiang wei guo", **home), "sibling_pattern"),
+        (_name("蒋经国", "jiang jing guo", id_number=ID_A), _name("蒋纬国", "jiang wei guo", id_number=ID_B), "sibling_pattern"),
+        # same one-character difference, but the IDs agree: a typo, not a sibling
+        (_name("蒋经国", "jiang jing guo", id_number=ID_A, **home),
+         _name("蒋纬国", "jiang wei guo", id_number=ID_A, **home), "one_char_diff"),
+        # different birth dates and no IDs: a plain one-character difference
+        (_name("蒋经国", "jiang jing guo", birth_date="19800101"), _name("蒋纬国", "jiang wei guo", birth_date="19820101"), "one_char_diff"),
+        (_name("欧阳翠英", "ou yang cui ying", surname="欧阳"), _name("欧阳翠华", "ou yang cui hua", surname="欧阳"), "one_char_diff"),
+        (_name("阿依古丽·买买提", "a", surname="买买提"), _name("阿依古丽·买提江", "b", surname="买提江"), "similar"),
+        (_name("张伟", "zhang wei"), _name("李娜", "li na"), "different"),
+        (_name("张伟", "zhang wei"), {}, "missing"),
+    ]
+    got = levels(settings, [(a, b) for a, b, _ in cases], "name")
+    assert got == [c[2] for c in cases]
+
+
+def test_birth_date_and_sex_determined_by_id(settings):
+    cases = [
+        ({"id_number": ID_A, "sex": "男"}, {"id_number": ID_A, "sex": "男"}, "determined_by_id", "determined_by_id"),
+        ({"id_number": ID_A, "sex": "男"}, {"id_number": ID_B, "sex": "男"}, "determined_by_id", "determined_by_id"),
+        ({"id_number": ID_A, "sex": "男"}, {"birth_date": "19900312", "sex": "男"}, "exact", "exact"),
+        ({"birth_date": "19900312", "sex": "男"}, {"birth_date": "19901203", "sex": "女"}, "month_day_swapped", "different"),
+        ({"birth_date": "19900312"}, {"birth_date": "19900313"}, "one_digit", "missing"),
+        ({"birth_date": "19900312"}, {"birth_date": "19851120"}, "different", "missing"),
+        ({"birth_date": "19900312"}, {}, "missing", "missing"),
+        # a truncated ID's prefix already holds the birth date; sex is not in the prefix
+        ({"id_number": ID_A, "sex": "男"}, {"id_prefix": ID_A[:14], "id_status": "truncated", "sex": "女"},
+         "determined_by_id", "different"),
+    ]
+    pairs = [(a, b) for a, b, _, _ in cases]
+    assert levels(settings, pairs, "birth_date") == [c[2] for c in cases]
+    assert levels(settings, pairs, "sex") == [c[3] for c in cases]
+
+
+def test_address_and_phone_levels(settings):
+    base = {"county_code": "220102", "town": "永春镇", "village": "红旗村", "addr_detail": "3组12号"}
+    cases = [
+        (base, dict(base), "same_village_similar_detail"),
+        (base, {**base, "addr_detail": "7组88号"}, "same_village"),
+        (base, {**base, "village": "前进村", "addr_detail": None}, "same_town"),
+        (base, {**base, "town": "兰家镇", "village": "前进村"}, "same_county"),
+        (base, {**base, "county_code": "220183"}, "different_county"),
+        (base, {}, "missing"),
+    ]
+    assert levels(settings, [(a, b) for a, b, _ in cases], "address") == [c[2] for c in cases]
+    phones = [({"phone": "13904310000"}, {"phone": "13904310000"}), ({"phone": "13904310000"}, {"phone": "13904310001"}),
+              ({"phone": "13904310000"}, {})]
+    assert levels(settings, phones, "phone") == ["exact", "different", "missing"]
+
+
+def test_generic_kinds_and_cross_exact():
+    settings = settings_from_dict({
+        "key": "record_key",
+        "blocking_rules": [{"name": "all", "equal": ["k"]}],
+        "comparisons": [
+            {"name": "given", "kind": "jaro_winkler", "column": "given", "thresholds": [0.9, 0.7]},
+            {"name": "ssn", "kind": "levenshtein", "column": "ssn", "distances": [1, 2]},
+            {"name": "num", "kind": "numeric", "column": "num", "abs_differences": [2]},
+            {"name": "swap", "kind": "custom", "levels": [
+                {"label": "swapped", "when": {"cross_exact": {"left": "given", "right": "sur"}}},
+                {"label": "other", "when": "else"}]},
+        ],
+    })
+    left = pd.DataFrame({"record_key": [1, 2, 3], "given": ["martha", "jon", "anna"], "sur": ["x", "y", "z"],
+                         "ssn": ["1234567", "1234567", None], "num": ["10", "10", "10"], "k": ["a"] * 3})
+    right = pd.DataFrame({"record_key": [1, 2, 3], "given": ["marhta", "jan", "x"], "sur": ["anna", "y", "anna"],
+                          "ssn": ["1234568", "1243576", "1"], "num": ["11", "20", "10"], "k": ["a"] * 3})
+    idx = np.arange(3, dtype=np.int64)
+    g = comparison_vectors(ColumnStore(left, right), idx, idx, settings)
+    label = {c.name: [lv.label for lv in c.levels] for c in settings.comparisons}
+    assert [label["given"][x] for x in g["given"]] == ["jw_0.9", "jw_0.7", "different"]
+    assert [label["ssn"][x] for x in g["ssn"]] == ["lev_1", "different", "missing"]
+    assert [label["num"][x] for x in g["num"]] == ["within_2", "different", "exact"]
+    assert [label["swap"][x] for x in g["swap"]] == ["other", "other", "swapped"]
+
+
+def test_unknown_predicate_rejected():
+    with pytest.raises(ValueError, match="unknown predicate"):
+        settings_from_dict({"blocking_rules": [], "comparisons": [
+            {"name": "a", "kind": "custom", "levels": [{"label": "x", "when": {"nonsense": "a"}}]}]})

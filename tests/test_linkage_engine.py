@@ -1,0 +1,239 @@
+"""Blocking union and report, EM, model round trip, one-to-one, ties, vetoes, explanations."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pypinyin import lazy_pinyin
+
+from matchers.ids import id_check_character
+from matchers.linkage import LinkageModel, link, load_settings, settings_from_dict
+from matchers.linkage.decision import one_to_one
+
+SURNAMES = list("王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗")
+GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华")
+HOMOPHONE = {"伟": "玮", "芳": "方", "静": "婧", "丽": "莉", "军": "君", "明": "鸣", "华": "桦", "杰": "洁"}
+COUNTIES = ["220102", "220103", "220104", "220182", "220183", "220202"]
+VILLAGES = [f"{c}村" for c in "红光前进胜利新兴东风和平团结永丰"]
+
+
+def pinyin(name: str | None) -> str | None:
+    return " ".join(lazy_pinyin(name)) if name else None
+
+
+def make_person(rng: np.random.Generator, i: int) -> dict:
+    county = COUNTIES[rng.integers(len(COUNTIES))]
+    birth = f"{rng.integers(1940, 2010)}{rng.integers(1, 13):02d}{rng.integers(1, 29):02d}"
+    seq = f"{rng.integers(0, 1000):03d}"
+    first17 = county + birth + seq
+    name = SURNAMES[rng.integers(len(SURNAMES))] + "".join(GIVEN[k] for k in rng.integers(len(GIVEN), size=rng.integers(1, 3)))
+    return {
+        "person": i, "id_number": first17 + id_check_character(first17), "birth_date": birth,
+        "sex": "男" if int(seq[-1]) % 2 else "女", "name_norm": name, "county_code": county,
+        "town": f"{county}镇{rng.integers(3)}", "village": VILLAGES[rng.integers(len(VILLAGES))],
+        "addr_detail": f"{rng.integers(1, 9)}组{rng.integers(1, 60)}号",
+        "phone": f"139{rng.integers(10**7, 10**8)}" if rng.random() < 0.5 else None,
+    }
+
+
+def finish(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows)
+    out["record_key"] = np.arange(len(out), dtype=np.int64) + 1000
+    out["id_status"] = np.where(out["id_number"].notna(), out.get("id_status", "valid"), "blank")
+    if "id_status_override" in out:
+        out["id_status"] = out["id_status_override"].fillna(out["id_status"])
+    out["id_prefix"] = out["id_prefix_override"].fillna(out["id_number"]) if "id_prefix_override" in out else out["id_number"]
+    out["id_county"] = out["id_prefix"].str[:6]
+    out["name_pinyin"] = out["name_norm"].map(pinyin)
+    out["name_nodot"] = out["name_norm"]
+    out["surname"] = out["name_norm"].str[0]
+    out["given_name"] = out["name_norm"].str[1:]
+    out["addr_norm"] = out["county_code"] + out["village"] + out["addr_detail"]
+    out["household_id"] = out["record_key"].astype(str)
+    return out
+
+
+def noisy_copy(rng: np.random.Generator, p: dict) -> dict:
+    q = dict(p)
+    r = rng.random()
+    if r < 0.10:
+        q["id_number"] = None
+        q["birth_date"] = None if rng.random() < 0.5 else q["birth_date"]
+    elif r < 0.15:
+        i = 15
+        q["id_number"] = p["id_number"][:i] + p["id_number"][i + 1] + p["id_number"][i] + p["id_number"][17]
+        if q["id_number"] == p["id_number"]:
+            q["id_number"] = p["id_number"][:10] + str((int(p["id_number"][10]) + 1) % 10) + p["id_number"][11:]
+        q["id_status_override"] = "bad_check"
+    elif r < 0.20:
+        q["id_prefix_override"] = p["id_number"][:14]
+        q["id_number"] = None
+        q["id_status_override"] = "truncated"
+    if rng.random() < 0.15:
+        given = "".join(HOMOPHONE.get(c, c) for c in q["name_norm"][1:])
+        q["name_norm"] = q["name_norm"][0] + given
+    if rng.random() < 0.2:
+        q["addr_detail"] = None
+    return q
+
+
+@pytest.fixture(scope="module")
+def rosters() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    rng = np.random.default_rng(7)
+    people = [make_person(rng, i) for i in range(900)]
+    left = finish(people[:700])
+    right_rows = [noisy_copy(rng, p) for p in people[:500]] + people[700:]
+    right = finish([right_rows[k] for k in rng.permutation(len(right_rows))])
+    truth = left[["person", "record_key"]].merge(right[["person", "record_key"]], on="person")
+    truth = truth.rename(columns={"record_key_x": "left_key", "record_key_y": "right_key"})[["left_key", "right_key"]]
+    return left, right, truth
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings("chinese_rosters")
+
+
+@pytest.fixture(scope="module")
+def result(rosters, settings):
+    left, right, truth = rosters
+    return link(left, right, settings, truth_pairs=truth)
+
+
+def test_em_converges_and_links_accurately(result, rosters):
+    _, _, truth = rosters
+    assert result.model.training["em_converged"]
+    found = result.pairs.merge(truth, on=["left_key", "right_key"])
+    precision = len(found) / len(result.pairs)
+    recall = len(found) / len(truth)
+    assert precision >= 0.98 and recall >= 0.95, (precision, recall)
+    assert 400 <= result.model.match_rate * 700 <= 600
+    id_model = result.model.comparison("id_number")
+    w = dict(zip(id_model.labels, id_model.weights()))
+    assert w["exact"] > 8 and w["different_valid"] < -5 and w["missing"] == 0
+
+
+def test_output_columns_methods_and_explanations(result):
+    pairs = result.pairs
+    for col in ["left_key", "right_key", "match_weight", "match_probability", "match_method",
+                "review_required", "review_reason", "explanation", "gamma_id_number", "gamma_name"]:
+        assert col in pairs.columns
+    assert set(pairs["match_method"]) <= {"id_exact", "id_repaired", "fuzzy"}
+    assert {"id_exact", "id_repaired", "fuzzy"} <= set(pairs["match_method"])
+    assert pairs["explanation"].str.len().gt(0).all()
+    assert pairs["explanation"].str.contains("身份证号相同").any()
+    homophone = pairs[pairs["explanation"].str.contains("姓名同音")]
+    assert homophone["explanation"].str.contains(r"姓名同音\(.+/.+\)").all()
+    assert pairs["left_key"].is_unique and pairs["right_key"].is_unique
+    assert (pairs["match_probability"] >= 0.5).all()
+    assert (pairs.loc[pairs["match_probability"] < 0.99, "review_required"]).all()
+
+
+def test_blocking_report(result):
+    report = result.blocking_report
+    assert list(report["rule"])[:2] == ["id_exact", "id_birth_county"]
+    assert report["rule"].iloc[-1] == "(union)"
+    rules = report.iloc[:-1]
+    assert (rules["new_pairs"] <= rules["pairs_generated"]).all()
+    assert rules["new_pairs"].sum() == report["new_pairs"].iloc[-1]
+    assert report["pairs_completeness"].is_monotonic_increasing
+    assert report["pairs_completeness"].iloc[-1] >= 0.98
+
+
+def test_model_round_trip_same_predictions(result, rosters, settings, tmp_path):
+    left, right, _ = rosters
+    path = tmp_path / "model.json"
+    result.model.to_json(path)
+    loaded = LinkageModel.from_json(path)
+    assert loaded.to_dict() == result.model.to_dict()
+    again = link(left, right, settings, model=loaded)
+    pd.testing.assert_frame_equal(again.pairs, result.pairs)
+    assert again.model is loaded
+
+
+def test_model_must_fit_settings(result, rosters):
+    left, right, _ = rosters
+    other = load_settings("febrl")
+    with pytest.raises(ValueError, match="comparisons"):
+        link(left, right, other, model=result.model)
+
+
+TINY = {
+    "name": "tiny", "key": "record_key", "max_block_pairs": 4,
+    "decision": {"upper": 0.9, "lower": 0.5, "tie_margin": 1.0},
+    "blocking_rules": [
+        {"name": "name", "equal": ["name"]},
+        {"name": "city", "equal": ["city"]},
+        {"name": "name_city", "equal": ["name", "city"]},
+    ],
+    "comparisons": [
+        {"name": "name", "kind": "exact", "column": "name"},
+        {"name": "city", "kind": "exact", "column": "city"},
+    ],
+}
+
+
+def test_blocking_union_dedup_and_cap():
+    settings = settings_from_dict(TINY)
+    left = pd.DataFrame({"record_key": np.array([1, 2, 3], dtype=np.int64), "name": ["a", "b", "c"],
+                         "city": ["x", "x", "y"]})
+    right = pd.DataFrame({"record_key": np.array([10, 11, 12], dtype=np.int64), "name": ["a", "b", ""],
+                          "city": ["x", "x", "x"]})
+    truth = pd.DataFrame({"left_key": [1, 2], "right_key": [10, 11]})
+    res = link(left, right, settings, truth_pairs=truth)
+    rep = res.blocking_report.set_index("rule")
+    assert rep.loc["name", "pairs_generated"] == 2  # empty string never blocks
+    # the city block x has 2 × 3 = 6 pairs > cap 4: skipped and reported
+    assert rep.loc["city", "blocks_capped"] == 1 and rep.loc["city", "pairs_capped"] == 6
+    assert rep.loc["city", "pairs_generated"] == 0
+    assert rep.loc["name_city", "pairs_generated"] == 2 and rep.loc["name_city", "new_pairs"] == 0
+    assert rep.loc["(union)", "new_pairs"] == 2 and rep.loc["(union)", "pairs_completeness"] == 1.0
+
+
+def test_one_to_one_keeps_best_and_drops_rest():
+    left = np.array([0, 0, 1, 1, 2])
+    right = np.array([0, 1, 0, 1, 1])
+    weight = np.array([10.0, 9.0, 12.0, 3.0, 8.0])
+    kept = one_to_one(left, right, weight)
+    # (1,0) is best overall; then (0,1) at 9 beats (2,1) at 8; (0,0) and (1,1) lose their partners
+    assert kept.tolist() == [False, True, True, False, False]
+
+
+def test_near_tie_flagged_and_duplicate_dropped():
+    settings = settings_from_dict({**TINY, "max_block_pairs": 100})
+    left = pd.DataFrame({"record_key": np.array([1], dtype=np.int64), "name": ["a"], "city": ["x"]})
+    right = pd.DataFrame({"record_key": np.array([10, 11, 12, 13], dtype=np.int64), "name": ["a", "a", "q", "r"],
+                          "city": ["x", "x", "z", "w"]})
+    res = link(left, right, settings, keep_scored=True)
+    assert len(res.pairs) == 1  # one-to-one: the twin candidate is not output
+    row = res.pairs.iloc[0]
+    assert row["review_required"] and "near_tie" in row["review_reason"]
+    assert len(res.scored) == 2
+
+
+def test_sibling_guard_never_links(settings):
+    """Twins: same birth date and address, names one given-name character apart, no IDs."""
+    base = {"birth_date": "19900312", "sex": "男", "county_code": "220102", "town": "永春镇", "village": "红旗村",
+            "addr_detail": "3组12号", "phone": None, "id_number": None}
+    people = [
+        {**base, "name_norm": "蒋经国"},
+        {**base, "name_norm": "刘德华", "birth_date": "19700101", "addr_detail": "5组1号"},
+    ]
+    rng = np.random.default_rng(3)
+    filler = [make_person(rng, i) for i in range(200)]
+    left = finish([people[0], people[1], *filler])
+    right = finish([{**base, "name_norm": "蒋纬国"}, dict(people[1]), *filler])
+    res = link(left, right, settings, keep_scored=True)
+    twin_l = left.loc[left["name_norm"] == "蒋经国", "record_key"].item()
+    twin_r = right.loc[right["name_norm"] == "蒋纬国", "record_key"].item()
+    assert not ((res.pairs["left_key"] == twin_l) & (res.pairs["right_key"] == twin_r)).any()
+    scored = res.scored[(res.scored["left_key"] == twin_l) & (res.scored["right_key"] == twin_r)]
+    assert len(scored) == 1 and scored["veto"].item()
+    namesake_l = left.loc[left["name_norm"] == "刘德华", "record_key"].item()
+    assert namesake_l in set(res.pairs["left_key"])
+
+
+def test_bad_key_rejected(settings):
+    frame = pd.DataFrame({"record_key": [1, 1]})
+    with pytest.raises(ValueError, match="not unique"):
+        link(frame, frame, settings)
