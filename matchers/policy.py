@@ -15,6 +15,19 @@ from matchers.addresses import county_name, current_county_code
 YES, NO = "是", "否"
 
 
+def _categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Category columns as plain text with blanks as "", so masks never meet a missing value."""
+    out = frame.copy()
+    for column in columns:
+        if column in out.columns:
+            out[column] = out[column].astype("object").where(out[column].notna(), "").astype(str).str.strip()
+    return out
+
+
+CATEGORY_COLUMNS = ["assistance_type", "status", "household_type", "monitoring_category", "main_risks",
+                    "receives_dibao", "receives_tekun", "case_type", "outcome", "household_id", "relationship"]
+
+
 def _review_columns(frame: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
     for column in policy["review_columns"]:
         frame[column] = ""
@@ -38,6 +51,8 @@ def inclusion_candidates(
 ) -> pd.DataFrame:
     """Poverty-roster people affected by the epidemic and not yet covered by assistance (item 4)."""
     rule = policy["inclusion"]
+    poverty, civil = _categories(poverty, CATEGORY_COLUMNS), _categories(civil, CATEGORY_COLUMNS)
+    health = _categories(health, CATEGORY_COLUMNS) if health is not None else None
     people = poverty[["poverty_row", "household_id", "household_type", "monitoring_category", "main_risks"]].copy()
     risk = people["main_risks"].fillna("").str.split("、").apply(lambda parts: rule["epidemic_risk"] in parts)
     reasons = pd.DataFrame({"poverty_row": people["poverty_row"], "risk": risk.to_numpy()})
@@ -74,6 +89,7 @@ def inclusion_candidates(
 def discrepancies(civil: pd.DataFrame, poverty: pd.DataFrame, civil_poverty_pairs: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
     """Matched pairs where the poverty roster's 低保/特困 flags disagree with civil 在保 status."""
     rule = policy["discrepancy"]
+    civil, poverty = _categories(civil, CATEGORY_COLUMNS), _categories(poverty, CATEGORY_COLUMNS)
     active = policy["assisted"]["civil_active_status"]
     pairs = civil_poverty_pairs[["civil_row", "poverty_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row"
@@ -114,12 +130,14 @@ def relief_candidates(
     """One row per infected case in scope, with the relief route and the flags (item 5)."""
     rule = policy["relief"]
     assisted = policy["assisted"]
+    health, civil, poverty = (_categories(f, CATEGORY_COLUMNS) for f in (health, civil, poverty))
     cases = health.loc[health["case_type"].isin(rule["case_types"])].copy()
     civil_link = _best_link(health_civil_pairs, "civil_row")[["health_row", "civil_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row", how="left")
     poverty_link = _best_link(health_poverty_pairs, "poverty_row")[["health_row", "poverty_row"]].merge(
         poverty[["poverty_row", "household_type"]], on="poverty_row", how="left")
     cases = cases.merge(civil_link, on="health_row", how="left").merge(poverty_link, on="health_row", how="left")
+    cases = _categories(cases, ["assistance_type", "status", "household_type"])
 
     civil_assisted = cases["assistance_type"].isin(assisted["civil_categories"]) & (cases["status"] == assisted["civil_active_status"])
     poverty_assisted = cases["household_type"].isin(assisted["poverty_household_types"])
@@ -138,8 +156,8 @@ def relief_candidates(
     acting = report.where(report.notna(), registered)
     out = pd.DataFrame({
         "health_row": cases["health_row"].astype("int64").to_numpy(),
-        "civil_row": cases["civil_row"].astype("Int64").to_numpy(),
-        "poverty_row": cases["poverty_row"].astype("Int64").to_numpy(),
+        "civil_row": pd.array(cases["civil_row"], dtype="Int64"),
+        "poverty_row": pd.array(cases["poverty_row"], dtype="Int64"),
         "relief_type": relief_type,
         rule["death"]["flag"]: np.where(cases["outcome"] == rule["death"]["outcome"], YES, NO),
         rule["migrant"]["flag"]: np.where(migrant, YES, NO),
@@ -159,6 +177,7 @@ def household_members(
     policy: dict[str, Any],
 ) -> pd.DataFrame:
     """Every member of each matched infected case's household, the case included."""
+    health, civil, poverty = (_categories(f, CATEGORY_COLUMNS) for f in (health, civil, poverty))
     cases = health.loc[health["case_type"].isin(policy["relief"]["case_types"]), ["health_row"]]
     frames = []
     for pairs, roster, row in ((health_civil_pairs, civil, "civil_row"), (health_poverty_pairs, poverty, "poverty_row")):

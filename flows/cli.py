@@ -1,0 +1,148 @@
+"""The reliefmatch command line: runs the flows, shows progress, ends with a short summary."""
+from __future__ import annotations
+
+import re
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+import flows.settings as settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Link social-assistance rosters and list candidates for review.")
+console = Console(stderr=True)
+PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    console.print(f"[bold red]reliefmatch:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def _check_period(period: Optional[str]) -> Optional[str]:
+    if period is not None and not PERIOD.match(period):
+        _fail(f"--period '{period}' is not a month: write it as YYYY-MM, e.g. 2026-11")
+    return period
+
+
+def _run(flow_fn, **params) -> dict:
+    """Run a flow in-process with a live stage display; bad input ends in one line and exit 2."""
+    from flows.progress import set_reporter
+
+    with console.status("starting", spinner="dots") as status:
+        set_reporter(lambda message: status.update(message))
+        try:
+            state = flow_fn(**params, return_state=True)
+        except KeyboardInterrupt:
+            _fail("interrupted; the previous outputs are unchanged", 130)
+        except Exception as error:  # an unexpected failure: record where, not what (no data in messages)
+            log = settings.state_home() / "logs" / "last-error.txt"
+            log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            frames = traceback.format_tb(error.__traceback__)
+            log.write_text(type(error).__name__ + "\n" + "".join(frames), encoding="utf-8")
+            _fail(f"unexpected internal error ({type(error).__name__}); where it happened is in {log}. "
+                  "The previous outputs are unchanged. Please report it.", 1)
+        finally:
+            set_reporter(None)
+    if state.is_failed():
+        _fail(state.message or "the run failed")
+    summary = state.result()
+    if params.get("reveal_ids"):
+        _audit_reveal(flow_fn.name, str(state.state_details.flow_run_id), summary)
+    return summary
+
+
+def _audit_reveal(job: str, run_id: str, summary: dict) -> None:
+    """Full ID numbers were written: record who, when, which run and which files (append-only)."""
+    import getpass
+    import json
+    from datetime import datetime, timezone
+
+    log = settings.state_home() / "audit.log"
+    log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    entry = {
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "who": getpass.getuser(),
+        "job": job,
+        "flow_run_id": run_id,
+        "out": summary["out"],
+        "files": sorted(f"{name}.csv" for name in summary["outputs"]),
+        "action": "reveal-ids",
+    }
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    log.chmod(0o600)
+    console.print(f"  full ID numbers written; recorded in {log}", highlight=False)
+
+
+def _print_summary(title: str, summary: dict) -> None:
+    console.print(f"[bold green]{title}[/] → {summary['out']}  ({summary['seconds']:.1f} s)", highlight=False)
+    for kind, counts in summary["inputs"].items():
+        console.print(f"  input {kind:<8} read {counts['rows_read']:>9,}  used {counts['rows_used']:>9,}  "
+                      f"rejected {counts['rows_rejected']:>7,}", highlight=False)
+    for name, rows in summary["outputs"].items():
+        console.print(f"  {name + '.csv':<28} {rows:>9,} rows", highlight=False)
+    console.print(f"  {'rejects.csv':<28} {summary['rejects']:>9,} rows", highlight=False)
+
+
+@app.command()
+def crosscheck(
+    civil: Path = typer.Option(..., help="civil-affairs assistance roster (CSV, XLSX or Parquet)"),
+    poverty: Path = typer.Option(..., help="poverty-alleviation roster"),
+    out: Path = typer.Option(..., help="output folder (replaced only when the run succeeds)"),
+    health: Optional[Path] = typer.Option(None, help="infection list: marks households with confirmed cases"),
+    period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
+    model: Optional[Path] = typer.Option(None, help="reuse a saved linkage model (model_civil_poverty.json)"),
+    reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
+) -> None:
+    """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
+    from flows.jobs import crosscheck_flow
+
+    summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
+                   period=_check_period(period), health=str(health) if health else None,
+                   model=str(model) if model else None, reveal_ids=reveal_ids)
+    _print_summary("crosscheck finished", summary)
+
+
+@app.command("health-match")
+def health_match(
+    health: Path = typer.Option(..., help="infection list from the health commission"),
+    civil: Path = typer.Option(..., help="civil-affairs assistance roster"),
+    poverty: Path = typer.Option(..., help="poverty-alleviation roster"),
+    out: Path = typer.Option(..., help="output folder (replaced only when the run succeeds)"),
+    period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
+    reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
+) -> None:
+    """Biweekly matching of the infection list against both assistance rosters."""
+    from flows.jobs import health_match_flow
+
+    summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
+                   period=_check_period(period), reveal_ids=reveal_ids)
+    _print_summary("health matching finished", summary)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("out/demo"), help="where the demo writes its two output folders")) -> None:
+    """Both flows on the bundled synthetic sample data (data/sample/)."""
+    from flows.jobs import crosscheck_flow, health_match_flow
+
+    civil, poverty, health = SAMPLE_DIR / "civil.csv", SAMPLE_DIR / "poverty.xlsx", SAMPLE_DIR / "health.csv"
+    summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), health=str(health),
+                   out=str(out / "crosscheck"), period=None, model=None, reveal_ids=False)
+    _print_summary("crosscheck finished", summary)
+    summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty),
+                   out=str(out / "health-match"), period=None, reveal_ids=False)
+    _print_summary("health matching finished", summary)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The two jobs as Prefect flows: plain functions wiring small tasks, passing paths only."""
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import date
+from pathlib import Path
+
+import flows.settings as settings
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from flows import tasks
+from matchers.outputs import make_private_dir, staged_output
+
+
+def default_period() -> str:
+    return date.today().strftime("%Y-%m")
+
+
+def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]) -> tuple[dict[str, dict], str | None]:
+    ingests: dict[str, dict] = {}
+    for kind, path in paths.items():
+        began = time.perf_counter()
+        result = tasks.ingest_roster(path, kind, cache_dir)
+        timings[f"ingest_{kind}"] = time.perf_counter() - began
+        if "error" in result:
+            return ingests, result["error"]
+        ingests[kind] = result
+    return ingests, None
+
+
+def _link(name: str, left: dict, right: dict, work: str, model: str | None, timings: dict[str, float]) -> dict:
+    began = time.perf_counter()
+    result = tasks.link_rosters(left, right, work, model)
+    timings[f"link_{name}"] = time.perf_counter() - began
+    return result
+
+
+def _save_models(links: dict[str, dict], folder: Path) -> None:
+    for name, link in links.items():
+        shutil.copyfile(link["model_path"], folder / f"model_{name}.json")
+
+
+@flow(name="poverty-crosscheck", log_prints=False, validate_parameters=True)
+def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = None, health: str | None = None,
+                    model: str | None = None, reveal_ids: bool = False) -> State:
+    """Monthly: civil-affairs roster × poverty-alleviation roster (optionally the infection list)."""
+    started = time.perf_counter()
+    period = period or default_period()
+    cache = str(make_private_dir(settings.state_home() / "cache"))
+    timings: dict[str, float] = {}
+    paths = {"civil": civil, "poverty": poverty} | ({"health": health} if health else {})
+    ingests, error = _ingest_all(paths, cache, timings)
+    if error:
+        return Failed(message=error)
+    with staged_output(Path(out)) as folder:
+        links = {"civil_poverty": _link("civil_poverty", ingests["civil"], ingests["poverty"], str(folder), model, timings)}
+        if health:
+            links["health_poverty"] = _link("health_poverty", ingests["health"], ingests["poverty"], str(folder), None, timings)
+        began = time.perf_counter()
+        outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
+                                           ingests.get("health"), links.get("health_poverty"), reveal_ids)
+        timings["rules_and_outputs"] = time.perf_counter() - began
+        _save_models(links, folder)
+        _drop_work_files(links)
+        manifest = tasks.write_manifest("crosscheck", period, str(folder), list(ingests.values()), links, outputs,
+                                        timings, started)
+    return Completed(message="crosscheck finished", data=_summary(manifest, out))
+
+
+@flow(name="health-relief-matching", log_prints=False, validate_parameters=True)
+def health_match_flow(health: str, civil: str, poverty: str, out: str, period: str | None = None,
+                      reveal_ids: bool = False) -> State:
+    """Biweekly: infection list × both assistance rosters, relief candidates and households."""
+    started = time.perf_counter()
+    period = period or default_period()
+    cache = str(make_private_dir(settings.state_home() / "cache"))
+    timings: dict[str, float] = {}
+    ingests, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings)
+    if error:
+        return Failed(message=error)
+    with staged_output(Path(out)) as folder:
+        links = {
+            "health_civil": _link("health_civil", ingests["health"], ingests["civil"], str(folder), None, timings),
+            "health_poverty": _link("health_poverty", ingests["health"], ingests["poverty"], str(folder), None, timings),
+        }
+        began = time.perf_counter()
+        outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"], links["health_civil"],
+                                       links["health_poverty"], str(folder), reveal_ids)
+        timings["rules_and_outputs"] = time.perf_counter() - began
+        _save_models(links, folder)
+        _drop_work_files(links)
+        manifest = tasks.write_manifest("health-match", period, str(folder), list(ingests.values()), links, outputs,
+                                        timings, started)
+    return Completed(message="health matching finished", data=_summary(manifest, out))
+
+
+def _drop_work_files(links: dict[str, dict]) -> None:
+    """Intermediate pairs and models live in the staging folder only until the outputs are written."""
+    for link in links.values():
+        for key in ("pairs_path", "model_path"):
+            Path(link[key]).unlink(missing_ok=True)
+
+
+def _summary(manifest: dict, out: str) -> dict:
+    return {
+        "out": out,
+        "inputs": {i["kind"]: {k: i[k] for k in ("rows_read", "rows_used", "rows_rejected")} for i in manifest["inputs"]},
+        "outputs": {name: info["rows"] for name, info in manifest["outputs"].items()},
+        "rejects": manifest["rejects"]["rows"],
+        "seconds": manifest["run"]["total_seconds"],
+    }
+
+
+ROSTER_SUFFIXES = (".csv", ".xlsx", ".parquet")
+
+
+def newest_file(folder: Path) -> Path | None:
+    """The most recently modified roster export in an inbox folder (ties broken by name)."""
+    if not folder.is_dir():
+        return None
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in ROSTER_SUFFIXES and not p.name.startswith(".")]
+    return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name)) if files else None
+
+
+def _inbox_files(inbox: str, kinds: tuple[str, ...]) -> tuple[dict[str, str], str | None]:
+    found = {}
+    for kind in kinds:
+        path = newest_file(Path(inbox) / kind)
+        if path is None:
+            return found, f"{Path(inbox) / kind}: no roster file (.csv, .xlsx, .parquet) in the inbox. Put this period's export there"
+        found[kind] = str(path)
+    return found, None
+
+
+@flow(name="monthly-crosscheck-from-inbox")
+def inbox_crosscheck_flow(inbox: str = "data/inbox", out_root: str = "out/crosscheck") -> State:
+    """Scheduled monthly run: the newest civil and poverty exports (and infection list, if any)."""
+    files, error = _inbox_files(inbox, ("civil", "poverty"))
+    if error:
+        return Failed(message=error)
+    health = newest_file(Path(inbox) / "health")
+    today = date.today()
+    return crosscheck_flow(civil=files["civil"], poverty=files["poverty"], health=str(health) if health else None,
+                           out=str(Path(out_root) / today.isoformat()), period=today.strftime("%Y-%m"),
+                           return_state=True)
+
+
+@flow(name="biweekly-health-matching-from-inbox")
+def inbox_health_match_flow(inbox: str = "data/inbox", out_root: str = "out/health-match") -> State:
+    """Scheduled run on the 1st and 16th: the newest infection list against the newest rosters."""
+    files, error = _inbox_files(inbox, ("health", "civil", "poverty"))
+    if error:
+        return Failed(message=error)
+    today = date.today()
+    return health_match_flow(health=files["health"], civil=files["civil"], poverty=files["poverty"],
+                             out=str(Path(out_root) / today.isoformat()), period=today.strftime("%Y-%m"),
+                             return_state=True)

@@ -1,0 +1,99 @@
+"""Writing analyst-facing tables: Excel-safe CSV (UTF-8 with BOM) beside Parquet, staged atomically."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that Excel would run as a formula are prefixed with an apostrophe."""
+    out = frame.copy()
+    for column in out.columns:
+        series = out[column]
+        if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            text = series.astype("string")
+            hostile = text.str.startswith(FORMULA_TRIGGERS).fillna(False).to_numpy()
+            if hostile.any():
+                out[column] = text.where(~hostile, "'" + text)
+    return out
+
+
+def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> dict[str, Any]:
+    """stem.csv (UTF-8 with BOM, Excel-safe, IDs as text) and stem.parquet; returns row counts."""
+    csv_path = folder / f"{stem}.csv"
+    excel_safe(frame).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    pq.write_table(table.replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
+    for path in (csv_path, folder / f"{stem}.parquet"):
+        os.chmod(path, FILE_MODE)
+    return {"csv": csv_path.name, "parquet": f"{stem}.parquet", "rows": int(len(frame))}
+
+
+def write_json(data: Any, path: Path) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True, default=_json_default) + "\n", encoding="utf-8")
+    os.chmod(path, FILE_MODE)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(type(value).__name__)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def make_private_tree(root: Path) -> None:
+    """Owner-only permissions on a folder and everything below it."""
+    for path in [root, *root.rglob("*")]:
+        os.chmod(path, DIR_MODE if path.is_dir() else FILE_MODE)
+
+
+def make_private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    os.chmod(path, DIR_MODE)
+    return path
+
+
+@contextmanager
+def staged_output(out_dir: Path) -> Iterator[Path]:
+    """A private staging folder that replaces out_dir only if the block finishes without error."""
+    out_dir = Path(out_dir)
+    make_private_dir(out_dir.parent)
+    staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
+    make_private_dir(staging)
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    make_private_tree(staging)
+    previous = out_dir.parent / f".{out_dir.name}.previous-{uuid.uuid4().hex[:8]}"
+    if out_dir.exists():
+        os.replace(out_dir, previous)
+    os.replace(staging, out_dir)
+    shutil.rmtree(previous, ignore_errors=True)

@@ -1,0 +1,297 @@
+"""File-in, file-out steps of the two jobs. The flows wrap each step as a task and pass paths.
+
+Standardised rosters are cached by the input file's SHA-256, so the biweekly health run reuses
+the month's civil and poverty rosters instead of standardising them again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from matchers.outputs import make_private_dir, sha256_file, write_json
+from matchers.standardise import standardise_roster
+from schemas.readers import read_roster
+from schemas.rosters import SCHEMA_DIR, roster_schema
+
+Progress = Callable[[str], None]
+STANDARDISER_MODULES = ("ids", "names", "addresses", "dates", "phones", "standardise")
+
+
+def standardiser_version() -> str:
+    """Hash of the code and data that shape a standardised roster: a change invalidates the cache."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in STANDARDISER_MODULES:
+        digest.update((here / f"{name}.py").read_bytes())
+    for path in sorted(SCHEMA_DIR.glob("*.csv")) + [SCHEMA_DIR / "rosters.yaml", SCHEMA_DIR / "readers.py"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class IngestResult:
+    kind: str
+    source: str
+    sha256: str
+    file_format: str
+    encoding: str | None
+    header_row: int
+    rows_read: int
+    rows_used: int
+    rows_rejected: int
+    trailing_blank_rows: int
+    unmapped_headers: list[str]
+    records_path: str
+    rejects_path: str
+    validation: dict[str, Any] = field(default_factory=dict)
+    docs_path: str | None = None
+    from_cache: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | None = None,
+                  validate: bool = True, progress: Progress | None = None) -> IngestResult:
+    """Read, standardise and validate one roster, or reuse the cached result for the same bytes."""
+    path = Path(path)
+    schema = roster_schema(kind)
+    if not path.is_file():
+        from schemas.errors import InputError
+        raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
+                         f"Check the --{kind} path")
+    digest = sha256_file(path)
+    entry = make_private_dir(cache_dir / f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}")
+    meta_path = entry / "ingest.json"
+    if meta_path.exists():
+        cached = IngestResult(**json.loads(meta_path.read_text(encoding="utf-8")))
+        cached.source, cached.from_cache = str(path), True
+        return cached
+    if progress:
+        progress(f"reading {kind} roster")
+    raw = read_roster(path, schema, sheet=sheet)
+    if progress:
+        progress(f"standardising {kind} roster ({raw.rows_read:,} rows)")
+    standard = standardise_roster(raw)
+    records_path, rejects_path = entry / "records.parquet", entry / "rejects.parquet"
+    standard.records.to_parquet(records_path, index=False)
+    standard.rejects.to_parquet(rejects_path, index=False)
+    validation: dict[str, Any] = {}
+    docs_path = None
+    if validate:
+        if progress:
+            progress(f"validating {kind} roster")
+        from matchers.validation import validate_records
+
+        summary = validate_records(kind, standard.records, entry, build_docs=True)
+        validation = summary.to_dict()
+        docs_path = str(entry / "data_docs") if (entry / "data_docs").exists() else None
+    result = IngestResult(
+        kind=kind, source=str(path), sha256=digest, file_format=raw.file_format, encoding=raw.encoding,
+        header_row=raw.header_row, rows_read=raw.rows_read, rows_used=len(standard.records),
+        rows_rejected=len(standard.rejects), trailing_blank_rows=raw.trailing_blank_rows,
+        unmapped_headers=raw.unmapped_headers, records_path=str(records_path), rejects_path=str(rejects_path),
+        validation=validation, docs_path=docs_path,
+    )
+    write_json(result.to_dict(), meta_path)
+    return result
+
+
+def collect_rejects(ingests: list[IngestResult]) -> pd.DataFrame:
+    """All rejected rows of a run, with the file they came from."""
+    frames = []
+    for ingest in ingests:
+        rejects = pd.read_parquet(ingest.rejects_path)
+        rejects.insert(0, "file", Path(ingest.source).name)
+        frames.append(rejects)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["file", "file_kind", "row", "reason"])
+    return out.sort_values(["file_kind", "row"], kind="stable").reset_index(drop=True)
+
+
+def copy_validation(ingests: list[IngestResult], folder: Path) -> dict[str, Any]:
+    """Validation summaries and Data Docs of the run's inputs, copied beside its outputs."""
+    summaries = {}
+    for ingest in ingests:
+        summaries[ingest.kind] = ingest.validation
+        if ingest.docs_path and Path(ingest.docs_path).exists():
+            shutil.copytree(ingest.docs_path, folder / "data_docs" / ingest.kind, dirs_exist_ok=True)
+    write_json(summaries, folder / "validation.json")
+    return summaries
+
+
+def input_accounting(ingest: IngestResult) -> dict[str, Any]:
+    """The manifest's entry for one input; rows_read = rows_used + rows_rejected always."""
+    return {
+        "kind": ingest.kind,
+        "path": ingest.source,
+        "sha256": ingest.sha256,
+        "format": ingest.file_format,
+        "encoding": ingest.encoding,
+        "header_row": ingest.header_row,
+        "rows_read": ingest.rows_read,
+        "rows_used": ingest.rows_used,
+        "rows_rejected": ingest.rows_rejected,
+        "trailing_blank_rows_ignored": ingest.trailing_blank_rows,
+        "unmapped_headers": ingest.unmapped_headers,
+        "validation_success": ingest.validation.get("success") if ingest.validation else None,
+    }
+
+
+LINKAGE_COLUMNS = {
+    "id_number": "id_number", "id_status": "id_status", "id_prefix": "id_prefix", "birth_date": "birth_date",
+    "id_county": "id_county", "name_norm": "name_norm", "name_pinyin": "name_pinyin", "name_nodot": "name_nodot",
+    "surname": "surname", "given_name": "given_name", "county_code": "county_code", "addr_town": "town",
+    "addr_village": "village", "addr_detail": "addr_detail", "addr_norm": "addr_norm", "phone_norm": "phone",
+}
+
+
+def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
+    """The engine's input contract: record_key plus the standardised comparison columns."""
+    view = records[["record_key", *LINKAGE_COLUMNS]].rename(columns=LINKAGE_COLUMNS)
+    stated_sex = records["sex"].fillna("").astype(str).str.strip() if "sex" in records else pd.Series("", index=records.index)
+    id_sex = records["sex_from_id"] if "sex_from_id" in records else pd.Series(None, index=records.index, dtype="object")
+    view["sex"] = id_sex.where(id_sex.notna(), stated_sex.where(stated_sex.isin(["男", "女"]), None))
+    view["household_id"] = records["household_id"] if "household_id" in records else None
+    for column in view.columns:
+        if column != "record_key":
+            view[column] = view[column].astype("object").where(view[column].notna(), None)
+    return view.reset_index(drop=True)
+
+
+def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
+                 work_dir: Path, stem: str, model_path: str | Path | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Link two standardised rosters; writes the pairs, the trained model and the blocking report."""
+    from matchers.linkage import LinkageModel, link, load_settings
+
+    settings = load_settings("chinese_rosters")
+    left = linkage_view(pd.read_parquet(left_records))
+    right = linkage_view(pd.read_parquet(right_records))
+    model = LinkageModel.from_json(model_path) if model_path else None
+    result = link(left, right, settings, model=model, progress=progress)
+    pairs = result.pairs.rename(columns={"left_key": left_row, "right_key": right_row})
+    pairs_path = work_dir / f"{stem}_pairs.parquet"
+    pairs.to_parquet(pairs_path, index=False)
+    trained_path = work_dir / f"{stem}_model.json"
+    result.model.to_json(trained_path)
+    blocking = result.blocking_report
+    return {
+        "pairs_path": str(pairs_path),
+        "model_path": str(trained_path),
+        "pairs": int(len(pairs)),
+        "review_required": int(pairs["review_required"].sum()) if len(pairs) else 0,
+        "by_method": {str(k): int(v) for k, v in pairs["match_method"].value_counts().sort_index().items()},
+        "blocking": blocking.to_dict(orient="records") if blocking is not None else [],
+    }
+
+
+DISPLAY = {
+    "civil": {"name": "民政姓名", "id_number": "民政身份证号", "person_key": "民政人员密钥", "assistance_type": "救助类别", "status": "保障状态"},
+    "poverty": {"name": "扶贫姓名", "id_number": "扶贫证件号码", "person_key": "扶贫人员密钥", "household_type": "户类型"},
+    "health": {"name": "感染者姓名", "id_number": "感染者身份证号", "person_key": "感染者人员密钥", "case_type": "病例类型", "outcome": "转归", "report_area": "报告地区"},
+}
+MATCH_COLUMNS = ["match_probability", "match_method", "review_required", "explanation"]
+
+
+def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.DataFrame:
+    """Columns analysts see for a person: name, ID (masked unless revealed) and categories."""
+    from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
+
+    row = roster_schema(kind).row_column
+    wanted = DISPLAY[kind]
+    out = pd.DataFrame({row: records[row].astype("int64")})
+    for column, header in wanted.items():
+        if column == "id_number":
+            ids = records["id_number"].where(records["id_number"].notna(), records["id_number_raw"])
+            out[header] = ids.fillna("").astype(str) if reveal_ids else mask_id_numbers(ids)
+        elif column == "person_key":
+            secret = person_key_secret()
+            if secret is not None:
+                out[header] = person_keys(records["id_number"], secret)
+        else:
+            out[header] = records[column].fillna("").astype(str)
+    return out
+
+
+def match_table(pairs: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame, left_kind: str, right_kind: str,
+                reveal_ids: bool) -> pd.DataFrame:
+    left_row, right_row = roster_schema(left_kind).row_column, roster_schema(right_kind).row_column
+    table = pairs[[left_row, right_row, *MATCH_COLUMNS]].copy()
+    table["match_probability"] = table["match_probability"].round(6)
+    table = table.merge(display_fields(left, left_kind, reveal_ids), on=left_row, how="left")
+    table = table.merge(display_fields(right, right_kind, reveal_ids), on=right_row, how="left")
+    return table.sort_values([left_row, right_row]).reset_index(drop=True)
+
+
+def with_display(frame: pd.DataFrame, records: dict[str, pd.DataFrame], reveal_ids: bool) -> pd.DataFrame:
+    """Append the display fields of every roster a candidate row refers to."""
+    out = frame
+    for kind, recs in records.items():
+        row = roster_schema(kind).row_column
+        if row in out.columns:
+            shown = display_fields(recs, kind, reveal_ids)
+            out = out.merge(shown, on=row, how="left") if out[row].dtype == "int64" else out.merge(
+                shown.astype({row: "Int64"}), on=row, how="left")
+    return out
+
+
+def crosscheck_outputs(civil: IngestResult, poverty: IngestResult, civil_poverty: dict[str, Any], folder: Path,
+                       health: IngestResult | None = None, health_poverty: dict[str, Any] | None = None,
+                       reveal_ids: bool = False) -> dict[str, Any]:
+    """matches, inclusion_candidates and discrepancies of the monthly cross-check."""
+    from matchers import policy as rules
+    from matchers.outputs import write_table
+    from schemas.policy import load_policy
+
+    policy = load_policy()
+    civil_recs, poverty_recs = pd.read_parquet(civil.records_path), pd.read_parquet(poverty.records_path)
+    pairs = pd.read_parquet(civil_poverty["pairs_path"])
+    health_recs = pd.read_parquet(health.records_path) if health else None
+    hp_pairs = pd.read_parquet(health_poverty["pairs_path"]) if health_poverty else None
+    written = {
+        "matches": write_table(match_table(pairs, civil_recs, poverty_recs, "civil", "poverty", reveal_ids), folder, "matches"),
+        "inclusion_candidates": write_table(with_display(rules.inclusion_candidates(
+            poverty_recs, civil_recs, pairs, policy, health_recs, hp_pairs), {"poverty": poverty_recs}, reveal_ids),
+            folder, "inclusion_candidates"),
+        "discrepancies": write_table(with_display(rules.discrepancies(civil_recs, poverty_recs, pairs, policy),
+                                                  {"civil": civil_recs, "poverty": poverty_recs}, reveal_ids),
+                                     folder, "discrepancies"),
+    }
+    return written
+
+
+def health_outputs(health: IngestResult, civil: IngestResult, poverty: IngestResult, health_civil: dict[str, Any],
+                   health_poverty: dict[str, Any], folder: Path, reveal_ids: bool = False) -> dict[str, Any]:
+    """matches, relief_candidates and household_members of the biweekly health matching."""
+    from matchers import policy as rules
+    from matchers.outputs import write_table
+    from schemas.policy import load_policy
+
+    policy = load_policy()
+    health_recs = pd.read_parquet(health.records_path)
+    civil_recs, poverty_recs = pd.read_parquet(civil.records_path), pd.read_parquet(poverty.records_path)
+    hc = pd.read_parquet(health_civil["pairs_path"])
+    hp = pd.read_parquet(health_poverty["pairs_path"])
+    matches = pd.concat([
+        match_table(hc, health_recs, civil_recs, "health", "civil", reveal_ids),
+        match_table(hp, health_recs, poverty_recs, "health", "poverty", reveal_ids),
+    ], ignore_index=True)
+    for row in ("civil_row", "poverty_row"):
+        matches[row] = matches[row].astype("Int64")
+    lead = ["health_row", "civil_row", "poverty_row", *MATCH_COLUMNS]
+    matches = matches[lead + [c for c in matches.columns if c not in lead]]
+    matches = matches.sort_values(["health_row", "civil_row", "poverty_row"], na_position="last").reset_index(drop=True)
+    relief = rules.relief_candidates(health_recs, civil_recs, poverty_recs, hc, hp, policy)
+    members = rules.household_members(health_recs, civil_recs, poverty_recs, hc, hp, policy)
+    everyone = {"health": health_recs, "civil": civil_recs, "poverty": poverty_recs}
+    return {
+        "matches": write_table(matches, folder, "matches"),
+        "relief_candidates": write_table(with_display(relief, everyone, reveal_ids), folder, "relief_candidates"),
+        "household_members": write_table(with_display(members, everyone, reveal_ids), folder, "household_members"),
+    }

@@ -1,0 +1,100 @@
+"""Turn a roster as read into standardised records, and set aside the rows that cannot be used."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from matchers.addresses import current_county_code, parse_county, standardise_addresses
+from matchers.dates import parse_dates
+from matchers.ids import standardise_id_numbers
+from matchers.names import standardise_names
+from matchers.phones import normalise_phones
+from schemas.readers import READ_PROBLEM, RawRoster
+from schemas.rosters import roster_schema
+
+USABLE_ID_STATUSES = ("valid", "upgraded15", "bad_check", "truncated")
+DATE_FIELDS = {"civil": "enrolled_date", "health": "diagnosis_date"}
+
+
+@dataclass
+class StandardisedRoster:
+    kind: str
+    records: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def _blank(series: pd.Series) -> np.ndarray:
+    return (series.fillna("").astype(str).str.strip() == "").to_numpy()
+
+
+def _text(series: pd.Series) -> pd.Series:
+    """Trimmed text with blanks as missing."""
+    out = series.fillna("").astype(str).str.strip()
+    return out.where(out != "", None)
+
+
+def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
+    if kind == "civil":
+        return frame["address"]
+    if kind == "poverty":
+        parts = [frame[c].fillna("").astype(str).str.strip() for c in ("province", "prefecture", "county", "town", "village")]
+        return parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
+    return frame["current_address"]
+
+
+def _residence_county(frame: pd.DataFrame, kind: str, addresses: pd.DataFrame) -> pd.Series:
+    """Current county code of where the person lives, from the best source each roster has."""
+    county = addresses["addr_county_code"]
+    if kind == "civil":
+        code = frame["division_code"].fillna("").astype(str).str.strip().str[:6]
+        from_code = current_county_code(code.where(code.str.fullmatch(r"22\d{4}"), None))
+        county = from_code.where(from_code.notna(), county)
+    elif kind == "health":
+        reported = parse_county(frame["report_area"])
+        county = county.where(county.notna(), reported)
+    return county
+
+
+def standardise_roster(raw: RawRoster) -> StandardisedRoster:
+    """Standardised records (used rows) and rejects (row, reason) of one roster."""
+    kind = raw.kind
+    schema = roster_schema(kind)
+    row_col = schema.row_column
+    frame = raw.frame.rename(columns={"id_number": "id_number_raw"}).reset_index(drop=True)
+
+    ids = standardise_id_numbers(frame["id_number_raw"]).rename(columns={"sex": "sex_from_id"})
+    names = standardise_names(frame["name"])
+    addresses = standardise_addresses(_address_text(frame, kind))
+    out = pd.concat([frame, ids, names.drop(columns=["name"], errors="ignore"), addresses], axis=1)
+    out["phone_norm"] = normalise_phones(frame["phone"])
+    out["county_code"] = _residence_county(frame, kind, addresses)
+    if kind == "health":
+        out["report_county_code"] = parse_county(frame["report_area"])
+        registered = standardise_addresses(frame["registered_address"])
+        out["registered_county_code"] = registered["addr_county_code"]
+    if kind in DATE_FIELDS:
+        dates = parse_dates(frame[DATE_FIELDS[kind]])
+        out[DATE_FIELDS[kind] + "_norm"] = dates["date"]
+        out[DATE_FIELDS[kind] + "_status"] = dates["date_status"]
+    out["record_key"] = out[row_col].astype("int64")
+
+    data_columns = [spec.name for spec in schema.fields if spec.name != "seq"]
+    raw_data = frame.rename(columns={"id_number_raw": "id_number"})[data_columns]
+    all_blank = np.logical_and.reduce([_blank(raw_data[c]) for c in data_columns])
+    reasons = pd.Series("", index=out.index, dtype="object")
+    read_problem = frame[READ_PROBLEM].fillna("").astype(str)
+    no_name = _blank(frame["name"])
+    no_id = ~out["id_status"].isin(USABLE_ID_STATUSES).to_numpy()
+    reasons[no_name & no_id] = "no name and no usable ID number: add at least one of them"
+    reasons[read_problem != ""] = read_problem[read_problem != ""] + ": the columns are shifted; fix the row's separators"
+    reasons[all_blank] = "blank row"
+    rejected = (reasons != "").to_numpy()
+    rejects = pd.DataFrame({
+        "file_kind": kind,
+        "row": out.loc[rejected, row_col].astype("int64").to_numpy(),
+        "reason": reasons[rejected].to_numpy(),
+    })
+    records = out.loc[~rejected].drop(columns=[READ_PROBLEM]).reset_index(drop=True)
+    return StandardisedRoster(kind, records, rejects)
