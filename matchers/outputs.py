@@ -79,11 +79,29 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+def recover_interrupted(out_dir: Path) -> None:
+    """Undo what a run killed mid-swap or mid-write left behind beside out_dir."""
+    parent = out_dir.parent
+    if not parent.is_dir():
+        return
+    previous = sorted(parent.glob(f".{out_dir.name}.previous-*"))
+    if previous and not out_dir.exists():
+        os.replace(previous[-1], out_dir)
+        previous = previous[:-1]
+    for leftover in [*previous, *parent.glob(f".{out_dir.name}.staging-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 @contextmanager
 def staged_output(out_dir: Path) -> Iterator[Path]:
-    """A private staging folder that replaces out_dir only if the block finishes without error."""
+    """A private staging folder that replaces out_dir only if the block finishes without error.
+
+    A run killed at any point leaves the previous out_dir (or, mid-swap, its renamed copy, which
+    the next run puts back) and never a half-written file under out_dir.
+    """
     out_dir = Path(out_dir)
     make_private_dir(out_dir.parent)
+    recover_interrupted(out_dir)
     staging = out_dir.parent / f".{out_dir.name}.staging-{uuid.uuid4().hex[:8]}"
     make_private_dir(staging)
     try:
