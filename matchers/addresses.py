@@ -466,7 +466,7 @@ def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
     """
     cleaned = _clean_vectorised(raw)
     split = pc.extract_regex(cleaned, _HEAD_TAIL)
-    head = pd.Series(split.field("head").to_pandas(), index=raw.index)
+    head = pd.Series(split.field("head").to_numpy(zero_copy_only=False), index=raw.index)
     head = head.where(cleaned.is_valid().to_numpy(zero_copy_only=False), None)
     tail_array = pc.fill_null(split.field("tail"), "")
     index, table = _parse_uniques(head)
