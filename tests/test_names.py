@@ -142,3 +142,15 @@ def test_relation_is_symmetric(pairs: list[tuple[str, str]]) -> None:
     b = pd.Series([p[1] for p in pairs])
     pa, pb = a.map(name_pinyin_key), b.map(name_pinyin_key)
     assert name_relation(a, b, pa, pb).tolist() == name_relation(b, a, pb, pa).tolist()
+
+
+def test_batch_path_equals_per_value_path() -> None:
+    """standardise_names takes a batch path for plain Han names; it must agree with the general one."""
+    from matchers.names import _standardise_one
+
+    values = ["张伟", "張偉", "司馬英淑", "欧阳娜娜", "於小明", "甯静", "单田芳", "朴槿惠", "區志", "乾隆", "曾国藩",
+              "李秀英", "王", "阿依古丽·买买提", "张 伟", "Smith", "", None]
+    frame = standardise_names(pd.Series(values))
+    for i, value in enumerate(values):
+        expected = _standardise_one(value)
+        assert tuple(frame.iloc[i]) == tuple(expected), value
