@@ -88,7 +88,7 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
     no_name = _blank(frame["name"])
     no_id = ~out["id_status"].isin(USABLE_ID_STATUSES).to_numpy()
     reasons[no_name & no_id] = "no name and no usable ID number: add at least one of them"
-    reasons[read_problem != ""] = read_problem[read_problem != ""] + ": the columns are shifted; fix the row's separators"
+    reasons[read_problem != ""] = read_problem[read_problem != ""]
     reasons[all_blank] = "blank row"
     rejected = (reasons != "").to_numpy()
     rejects = pd.DataFrame({
