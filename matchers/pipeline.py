@@ -120,7 +120,7 @@ def copy_validation(ingests: list[IngestResult], folder: Path) -> dict[str, Any]
     for ingest in ingests:
         summaries[ingest.kind] = ingest.validation
         if ingest.docs_path and Path(ingest.docs_path).exists():
-            shutil.copytree(ingest.docs_path, folder / "data_docs" / ingest.kind, dirs_exist_ok=True)
+            shutil.copytree(ingest.docs_path, folder / "data_docs", dirs_exist_ok=True)
     write_json(summaries, folder / "validation.json")
     return summaries
 
