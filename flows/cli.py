@@ -9,18 +9,19 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 import flows.settings as settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Link social-assistance rosters and list candidates for review.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # one message, one line: no wrapping at 80 columns
 PERIOD = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = PROJECT_ROOT / "data" / "sample"
 
 
 def _fail(message: str, code: int = 2) -> None:
-    console.print(f"[bold red]reliefmatch:[/] {message}", highlight=False, markup=True)
+    console.print(Text.assemble(("reliefmatch:", "bold red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
 
@@ -49,7 +50,11 @@ def _run(flow_fn, **params) -> dict:
                   "The previous outputs are unchanged. Please report it.", 1)
         finally:
             set_reporter(None)
-    if state.is_failed():
+    if not state.is_completed():
+        outcome = state.result(raise_on_failure=False)
+        if isinstance(outcome, BaseException):  # a step raised: Prefect has logged where; its message is withheld
+            _fail(f"unexpected internal error ({state.message or type(outcome).__name__}). "
+                  "The previous outputs are unchanged. Please report it.", 1)
         _fail(state.message or "the run failed")
     summary = state.result()
     if params.get("reveal_ids"):
@@ -101,10 +106,11 @@ def crosscheck(
     reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
+    period = _check_period(period)
     from flows.jobs import crosscheck_flow
 
     summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
-                   period=_check_period(period), health=str(health) if health else None,
+                   period=period, health=str(health) if health else None,
                    model=str(model) if model else None, reveal_ids=reveal_ids)
     _print_summary("crosscheck finished", summary)
 
@@ -119,10 +125,11 @@ def health_match(
     reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
+    period = _check_period(period)
     from flows.jobs import health_match_flow
 
     summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
-                   period=_check_period(period), reveal_ids=reveal_ids)
+                   period=period, reveal_ids=reveal_ids)
     _print_summary("health matching finished", summary)
 
 

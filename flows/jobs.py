@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import shutil
 import time
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import flows.settings as settings
 from prefect import flow
@@ -114,6 +115,22 @@ def _summary(manifest: dict, out: str) -> dict:
 
 
 ROSTER_SUFFIXES = (".csv", ".xlsx", ".parquet")
+SCHEDULE_ZONE = ZoneInfo("Asia/Shanghai")  # the zone of prefect.yaml's schedules
+
+
+def run_date() -> date:
+    """The day the run was scheduled for, in Asia/Shanghai.
+
+    The schedules fire at 03:00 Beijing time, which is the previous evening on a UTC worker: the
+    worker's own date would file the 1st's run under the last day of the previous month.
+    """
+    from prefect.runtime import flow_run
+
+    scheduled = flow_run.scheduled_start_time
+    when = scheduled if isinstance(scheduled, datetime) else datetime.now(SCHEDULE_ZONE)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=SCHEDULE_ZONE)
+    return when.astimezone(SCHEDULE_ZONE).date()
 
 
 def newest_file(folder: Path) -> Path | None:
@@ -141,7 +158,7 @@ def inbox_crosscheck_flow(inbox: str = "data/inbox", out_root: str = "out/crossc
     if error:
         return Failed(message=error)
     health = newest_file(Path(inbox) / "health")
-    today = date.today()
+    today = run_date()
     return crosscheck_flow(civil=files["civil"], poverty=files["poverty"], health=str(health) if health else None,
                            out=str(Path(out_root) / today.isoformat()), period=today.strftime("%Y-%m"),
                            return_state=True)
@@ -153,7 +170,7 @@ def inbox_health_match_flow(inbox: str = "data/inbox", out_root: str = "out/heal
     files, error = _inbox_files(inbox, ("health", "civil", "poverty"))
     if error:
         return Failed(message=error)
-    today = date.today()
+    today = run_date()
     return health_match_flow(health=files["health"], civil=files["civil"], poverty=files["poverty"],
                              out=str(Path(out_root) / today.isoformat()), period=today.strftime("%Y-%m"),
                              return_state=True)

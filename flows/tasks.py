@@ -1,11 +1,13 @@
 """Small Prefect tasks around the core steps. Parameters and results are paths and counts only."""
 from __future__ import annotations
 
+import functools
 import platform
 import time
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator, TypeVar
 
 import flows.settings  # noqa: F401  (Prefect's environment before prefect is imported)
 from prefect import task
@@ -18,18 +20,65 @@ from matchers.outputs import write_json, write_table
 from schemas.errors import InputError
 
 QUIET = {"cache_policy": NONE, "persist_result": False}
+Step = TypeVar("Step", bound=Callable[..., Any])
+
+
+class StepError(RuntimeError):
+    """An unexpected failure inside a step. Its message names the step and the error type only."""
+
+
+def withhold_details(step: Step) -> Step:
+    """Re-raise unexpected errors without their message: pandas, DuckDB and pyarrow quote cell values.
+
+    Prefect stores a failed task's message in its database and logs it; the frames (code only)
+    are kept, so the traceback still shows where it happened.
+    """
+    @functools.wraps(step)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return step(*args, **kwargs)
+        except InputError:
+            raise
+        except Exception as error:
+            raise StepError(f"{type(error).__name__} in {step.__name__} (message withheld: it may quote roster "
+                            "data)").with_traceback(error.__traceback__) from None
+
+    return guarded  # type: ignore[return-value]
 
 
 @task(name="ingest-roster", retries=2, retry_delay_seconds=1, **QUIET)
+@withhold_details
 def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None) -> dict[str, Any]:
     """Read, standardise and validate one roster. Bad input comes back as {'error': message}."""
     try:
-        return pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, progress=report).to_dict()
+        with _cache_lock(Path(cache_dir)):
+            return pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, progress=report).to_dict()
     except InputError as error:
         return {"error": str(error)}
 
 
+@contextmanager
+def _cache_lock(cache_dir: Path) -> Iterator[None]:
+    """One ingest at a time per cache: on the 1st both schedules fire at 03:00 and read the same exports.
+
+    A cache entry is written file by file; without the lock one run could read a records.parquet the
+    other is still writing.
+    """
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock
+        yield
+        return
+    with open(cache_dir / ".ingest.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @task(name="link-rosters", **QUIET)
+@withhold_details
 def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, model: str | None = None) -> dict[str, Any]:
     report(f"linking {left['kind']} × {right['kind']} ({left['rows_used']:,} × {right['rows_used']:,} rows)")
     left_row, right_row = f"{left['kind']}_row", f"{right['kind']}_row"
@@ -38,6 +87,7 @@ def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, mod
 
 
 @task(name="crosscheck-outputs", **QUIET)
+@withhold_details
 def crosscheck_outputs(civil: dict, poverty: dict, civil_poverty: dict, folder: str, health: dict | None,
                        health_poverty: dict | None, reveal_ids: bool) -> dict[str, Any]:
     report("applying policy rules and writing candidate lists")
@@ -47,6 +97,7 @@ def crosscheck_outputs(civil: dict, poverty: dict, civil_poverty: dict, folder: 
 
 
 @task(name="health-outputs", **QUIET)
+@withhold_details
 def health_outputs(health: dict, civil: dict, poverty: dict, health_civil: dict, health_poverty: dict, folder: str,
                    reveal_ids: bool) -> dict[str, Any]:
     report("applying relief rules and writing candidate lists")
@@ -68,6 +119,7 @@ def _versions() -> dict[str, str]:
 
 
 @task(name="write-manifest", **QUIET)
+@withhold_details
 def write_manifest(job: str, period: str, folder: str, ingests: list[dict], links: dict[str, dict],
                    outputs: dict[str, dict], timings: dict[str, float], started: float) -> dict[str, Any]:
     """manifest.json, rejects.csv and validation.json; the counts of every input reconcile."""

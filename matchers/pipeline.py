@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -67,10 +69,10 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
                          f"Check the --{kind} path")
     digest = sha256_file(path)
-    entry = make_private_dir(cache_dir / f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}")
-    meta_path = entry / "ingest.json"
-    if meta_path.exists():
-        cached = IngestResult(**json.loads(meta_path.read_text(encoding="utf-8")))
+    name = f"{kind}-{digest[:24]}-{standardiser_version()}-{'v' if validate else 'nv'}{'-' + sheet if sheet else ''}"
+    entry = make_private_dir(cache_dir) / name
+    if (entry / "ingest.json").exists():
+        cached = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         cached.source, cached.from_cache = str(path), True
         return cached
     if progress:
@@ -79,27 +81,33 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
     if progress:
         progress(f"standardising {kind} roster ({raw.rows_read:,} rows)")
     standard = standardise_roster(raw)
-    records_path, rejects_path = entry / "records.parquet", entry / "rejects.parquet"
-    standard.records.to_parquet(records_path, index=False)
-    standard.rejects.to_parquet(rejects_path, index=False)
-    validation: dict[str, Any] = {}
-    docs_path = None
-    if validate:
-        if progress:
-            progress(f"validating {kind} roster")
-        from matchers.validation import validate_records
+    building = make_private_dir(cache_dir / f".{name}.building-{uuid.uuid4().hex[:8]}")
+    try:
+        standard.records.to_parquet(building / "records.parquet", index=False)
+        standard.rejects.to_parquet(building / "rejects.parquet", index=False)
+        validation: dict[str, Any] = {}
+        if validate:
+            if progress:
+                progress(f"validating {kind} roster")
+            from matchers.validation import validate_records
 
-        summary = validate_records(kind, standard.records, entry, build_docs=True)
-        validation = summary.to_dict()
-        docs_path = str(entry / "data_docs") if (entry / "data_docs").exists() else None
-    result = IngestResult(
-        kind=kind, source=str(path), sha256=digest, file_format=raw.file_format, encoding=raw.encoding,
-        header_row=raw.header_row, rows_read=raw.rows_read, rows_used=len(standard.records),
-        rows_rejected=len(standard.rejects), trailing_blank_rows=raw.trailing_blank_rows,
-        unmapped_headers=raw.unmapped_headers, records_path=str(records_path), rejects_path=str(rejects_path),
-        validation=validation, docs_path=docs_path,
-    )
-    write_json(result.to_dict(), meta_path)
+            validation = validate_records(kind, standard.records, building, build_docs=True).to_dict()
+        result = IngestResult(
+            kind=kind, source=str(path), sha256=digest, file_format=raw.file_format, encoding=raw.encoding,
+            header_row=raw.header_row, rows_read=raw.rows_read, rows_used=len(standard.records),
+            rows_rejected=len(standard.rejects), trailing_blank_rows=raw.trailing_blank_rows,
+            unmapped_headers=raw.unmapped_headers, records_path=str(entry / "records.parquet"),
+            rejects_path=str(entry / "rejects.parquet"), validation=validation,
+            docs_path=str(entry / "data_docs") if (building / "data_docs").exists() else None,
+        )
+        write_json(result.to_dict(), building / "ingest.json")
+        try:
+            os.replace(building, entry)  # complete entries only: another run may have finished first
+        except OSError:
+            if not (entry / "ingest.json").exists():
+                raise
+    finally:
+        shutil.rmtree(building, ignore_errors=True)
     return result
 
 

@@ -123,7 +123,8 @@ import tempfile  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
 # Test modules import this file again as tests.conftest: the second import must find the same folder.
-FLOW_SESSION_DIR = Path(os.environ.get("RELIEFMATCH_TEST_DIR") or tempfile.mkdtemp(prefix="reliefmatch-tests-"))
+FLOW_SESSION_DIR = Path(os.environ.get("RELIEFMATCH_TEST_DIR")
+                        or Path(tempfile.gettempdir()) / f"reliefmatch-tests-{os.getpid()}-{os.urandom(4).hex()}")
 os.environ["RELIEFMATCH_TEST_DIR"] = str(FLOW_SESSION_DIR)
 os.environ["RELIEFMATCH_HOME"] = str(FLOW_SESSION_DIR / "home")
 os.environ["PREFECT_HOME"] = str(FLOW_SESSION_DIR / "home" / "prefect")
@@ -159,6 +160,7 @@ def small_rosters() -> dict[str, Path]:
 def prefect_api() -> str:
     """Prefect's test harness (a temporary API and database) for the session; yields the API URL."""
     import flows.settings  # noqa: F401
+    import prefect.main  # noqa: F401  (configures Prefect's logging now, on the session's stderr, not a test's)
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
