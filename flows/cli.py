@@ -147,6 +147,11 @@ def demo(out: Path = typer.Option(Path("out/demo"), help="where the demo writes 
     _print_summary("health matching finished", summary)
 
 
+from flows.analyst_cli import analyst_app  # noqa: E402
+
+app.add_typer(analyst_app)
+
+
 def main() -> None:
     app()
 

@@ -67,6 +67,7 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
         _drop_work_files(links)
         manifest = tasks.write_manifest("crosscheck", period, str(folder), list(ingests.values()), links, outputs,
                                         timings, started)
+        tasks.carry_review_history(str(folder), out, "crosscheck", period)
     return Completed(message="crosscheck finished", data=_summary(manifest, out))
 
 
@@ -94,6 +95,7 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
         _drop_work_files(links)
         manifest = tasks.write_manifest("health-match", period, str(folder), list(ingests.values()), links, outputs,
                                         timings, started)
+        tasks.carry_review_history(str(folder), out, "health-match", period)
     return Completed(message="health matching finished", data=_summary(manifest, out))
 
 

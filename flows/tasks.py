@@ -9,7 +9,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
-import flows.settings  # noqa: F401  (Prefect's environment before prefect is imported)
+import flows.settings as settings  # Prefect's environment before prefect is imported
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
@@ -75,6 +75,24 @@ def _cache_lock(cache_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@task(name="carry-review-history", retries=2, retry_delay_seconds=2, **QUIET)
+@withhold_details
+def carry_review_history(folder: str, out: str, job: str, period: str) -> dict[str, Any]:
+    """Record the run in the store, mark earlier decisions and 新增/延续, list what was resolved."""
+    from prefect.artifacts import create_markdown_artifact
+
+    from matchers.report import report_markdown
+    from matchers.review import annotate_with_history
+
+    report("carrying review decisions forward")
+    with _cache_lock(settings.state_home()):
+        resolved = annotate_with_history(Path(folder), final_dir=Path(out))
+        if job == "crosscheck":
+            create_markdown_artifact(markdown=report_markdown(period), key=f"monthly-report-{period}",
+                                     description=f"{period}: counts only, no personal data")
+    return {"resolved_candidates": int(len(resolved))}
 
 
 @task(name="link-rosters", **QUIET)

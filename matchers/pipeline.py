@@ -184,6 +184,11 @@ def link_rosters(left_records: str | Path, right_records: str | Path, left_row: 
     model = LinkageModel.from_json(model_path) if model_path else None
     result = link(left, right, settings, model=model, progress=progress)
     pairs = result.pairs.rename(columns={"left_key": left_row, "right_key": right_row})
+    from matchers.review import drop_rejected_pairs, rejected_pairs
+
+    left_kind, right_kind = left_row.removesuffix("_row"), right_row.removesuffix("_row")
+    pairs, rejected_dropped = drop_rejected_pairs(pairs, left_kind, right_kind, pd.read_parquet(left_records),
+                                                  pd.read_parquet(right_records), rejected_pairs(None, left_kind, right_kind))
     pairs_path = work_dir / f"{stem}_pairs.parquet"
     pairs.to_parquet(pairs_path, index=False)
     trained_path = work_dir / f"{stem}_model.json"
@@ -194,6 +199,7 @@ def link_rosters(left_records: str | Path, right_records: str | Path, left_row: 
         "model_path": str(trained_path),
         "pairs": int(len(pairs)),
         "review_required": int(pairs["review_required"].sum()) if len(pairs) else 0,
+        "rejected_pairs_dropped": int(rejected_dropped),
         "by_method": {str(k): int(v) for k, v in pairs["match_method"].value_counts().sort_index().items()},
         "blocking": blocking.to_dict(orient="records") if blocking is not None else [],
     }

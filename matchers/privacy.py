@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import secrets
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,3 +34,23 @@ def person_keys(id_numbers: pd.Series, secret: bytes) -> pd.Series:
     unique = pd.Series(id_numbers.dropna().unique())
     digests = {v: hmac.new(secret, v.encode("ascii", "ignore"), hashlib.sha256).hexdigest()[:20] for v in unique}
     return id_numbers.map(digests).astype("object").where(id_numbers.notna(), None)
+
+
+def installation_secret(home: Path) -> bytes:
+    """A random key kept owner-only in the state folder, for stores when no key is configured.
+
+    Created once per installation, never a constant in code, so the store never holds raw IDs.
+    Changing or losing it (like changing RELIEFMATCH_PERSON_KEY) breaks continuity of person keys.
+    """
+    path = home / "person.key"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text().strip().encode("ascii")
+
+
+def store_secret(home: Path) -> bytes:
+    """The configured person-key secret, else this installation's own."""
+    return person_key_secret() or installation_secret(home)

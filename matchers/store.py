@@ -1,0 +1,454 @@
+"""The embedded history: every finished run's candidate lists and pairs, keyed by run and period.
+
+One DuckDB file in the state folder. Rows are stored with a stable person key per record, so the
+same person is recognised across months although row numbers change with every export. The store
+holds person keys and categories, never names or display columns (those stay in the out folder).
+Without RELIEFMATCH_PERSON_KEY the person key is the normalised ID itself: keep the state folder
+private (it already holds the standardised rosters).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from matchers.addresses import current_county_code
+from matchers.privacy import store_secret
+
+STORE_FILE = "reliefmatch.duckdb"
+KINDS = ("civil", "poverty", "health")
+FINGERPRINT_COLUMNS = ("id_number", "name_norm", "birth_date", "sex_from_id", "county_code", "addr_norm", "phone_norm")
+FALLBACK_KEY_COLUMNS = ("name_norm", "birth_date", "county_code", "household_id")
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """How a candidate list is identified across runs and which of its columns an analyst must not edit."""
+
+    identity_kinds: tuple[str, ...]      # whose person keys make the identity; () = every row column present
+    discriminator: str | None            # a column that splits one person's rows (discrepancies: field)
+    checked: tuple[str, ...]             # columns an analyst must not edit, besides the row columns
+    item_type: str | None
+    bucket: str | None
+    county_from: tuple[str, ...]         # a county-code column of the table, or a kind whose record's county is used
+
+
+TABLES: dict[str, TableSpec] = {
+    "matches": TableSpec((), None, ("match_method",), "match_method", None, ("civil", "health", "poverty")),
+    "inclusion_candidates": TableSpec(("poverty",), None, ("candidate_type", "policy_bucket"), "candidate_type",
+                                      "policy_bucket", ("poverty",)),
+    "discrepancies": TableSpec(("civil", "poverty"), "field", ("field", "poverty_says", "civil_says"), "field", None,
+                               ("civil", "poverty")),
+    "relief_candidates": TableSpec(("health",), None, ("relief_type", "一事一议", "非户籍地", "救助责任县代码"),
+                                   "relief_type", None, ("救助责任县代码", "health")),
+}
+JOB_TABLES = {
+    "crosscheck": ("matches", "inclusion_candidates", "discrepancies"),
+    "health-match": ("matches", "relief_candidates"),
+}
+YES = "是"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, job VARCHAR NOT NULL, period VARCHAR NOT NULL, seq BIGINT NOT NULL,
+    recorded_at TIMESTAMP NOT NULL, out_dir VARCHAR, manifest VARCHAR);
+CREATE TABLE IF NOT EXISTS run_inputs (
+    run_id VARCHAR, kind VARCHAR, sha256 VARCHAR, rows_used BIGINT, records_path VARCHAR);
+CREATE TABLE IF NOT EXISTS items (
+    run_id VARCHAR NOT NULL, job VARCHAR NOT NULL, period VARCHAR NOT NULL, table_name VARCHAR NOT NULL,
+    row_key VARCHAR NOT NULL, identity VARCHAR NOT NULL,
+    civil_row BIGINT, poverty_row BIGINT, health_row BIGINT,
+    civil_person VARCHAR, poverty_person VARCHAR, health_person VARCHAR,
+    civil_fp VARCHAR, poverty_fp VARCHAR, health_fp VARCHAR,
+    item_type VARCHAR, bucket VARCHAR, county_code VARCHAR, death BOOLEAN, migrant BOOLEAN,
+    match_probability DOUBLE, review_required BOOLEAN, attrs VARCHAR);
+CREATE TABLE IF NOT EXISTS run_tables (
+    run_id VARCHAR, table_name VARCHAR, rows BIGINT, checked_columns VARCHAR);
+CREATE TABLE IF NOT EXISTS decisions (
+    decision_id BIGINT NOT NULL, job VARCHAR NOT NULL, table_name VARCHAR NOT NULL, identity VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL, period VARCHAR NOT NULL, row_key VARCHAR NOT NULL,
+    conclusion VARCHAR NOT NULL, reviewer VARCHAR, note VARCHAR, decided_at TIMESTAMP NOT NULL,
+    source_file VARCHAR, source_sha256 VARCHAR,
+    civil_person VARCHAR, poverty_person VARCHAR, health_person VARCHAR,
+    civil_fp VARCHAR, poverty_fp VARCHAR, health_fp VARCHAR,
+    match_probability DOUBLE, review_required BOOLEAN);
+"""
+
+
+class StoreError(RuntimeError):
+    """A run cannot be recorded or found; the message names the folder and what to do."""
+
+
+def state_home() -> Path:
+    """$RELIEFMATCH_HOME, by default .reliefmatch/ in the working directory (as flows.settings)."""
+    return Path(os.environ.get("RELIEFMATCH_HOME", ".reliefmatch")).resolve()
+
+
+def default_store_path() -> Path:
+    return state_home() / STORE_FILE
+
+
+@contextmanager
+def connect(store_path: str | Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The store, created owner-only on first use."""
+    path = Path(store_path) if store_path else default_store_path()
+    if read_only and not path.exists():
+        raise StoreError(f"{path}: no history store yet. Record a finished run first (reliefmatch record OUT_DIR)")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        if not read_only:
+            con.execute(SCHEMA)
+            os.chmod(path, 0o600)
+        yield con
+    finally:
+        con.close()
+
+
+def fetch_one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """First row or None; fetches everything so the connection is free for the next statement."""
+    rows = con.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+FINGERPRINT_HASH_KEY = "reliefmatch-fp01"  # 16 bytes; changing it makes every record look changed
+_HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
+
+
+def _hex64(values: np.ndarray) -> np.ndarray:
+    """uint64 values as 16-character lowercase hex strings, without a Python loop."""
+    octets = values.astype("<u8").view(np.uint8).reshape(-1, 8)[:, ::-1]
+    out = np.empty((len(values), 16), dtype="S1")
+    out[:, 0::2], out[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
+    return out.view("S16").ravel().astype(str).astype(object)
+
+
+def _plain_text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The named columns as object text with blanks as "" (absent columns blank)."""
+    out = {}
+    for column in columns:
+        if column in frame:
+            series = frame[column]
+            out[column] = series.astype("object").where(series.notna(), "").astype(str)
+        else:
+            out[column] = ""
+    return pd.DataFrame(out, index=frame.index)
+
+
+def fingerprints(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
+    """A stable 64-bit hash (hex) of a record's linkage fields: vectorised SipHash, no secret needed."""
+    text = _plain_text(frame, columns)
+    hashed = pd.util.hash_pandas_object(text, index=False, hash_key=FINGERPRINT_HASH_KEY, categorize=False)
+    return pd.Series(_hex64(hashed.to_numpy()), index=frame.index, dtype="object")
+
+
+def hmac_keys(values: pd.Series, secret: bytes, memo: dict[str, str] | None = None) -> pd.Series:
+    """HMAC-SHA256 (20 hex digits) per distinct value, as matchers.privacy.person_keys computes it.
+
+    The padded key's inner and outer hash states are built once and copied per value: about three
+    times faster than hmac.new for each of a million IDs.
+    """
+    import hashlib
+
+    block = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    block = block.ljust(64, b"\0")
+    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def one(value: str) -> str:
+        inner = inner0.copy()
+        inner.update(value.encode("ascii", "ignore"))
+        outer = outer0.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()[:20]
+
+    codes, unique = pd.factorize(values, use_na_sentinel=True)
+    if memo is None:
+        digests = np.array([None] + [one(v) for v in unique], dtype=object)
+    else:  # the same people are on several rosters of a run: hash each ID once
+        digests = np.array([None] + [memo[v] if v in memo else memo.setdefault(v, one(v)) for v in unique], dtype=object)
+    return pd.Series(digests[codes + 1], index=values.index, dtype="object")
+
+
+def record_identities(records: pd.DataFrame, kind: str, secret: bytes | None = None,
+                      use_env_secret: bool = True, rows: np.ndarray | None = None,
+                      memo: dict[str, str] | None = None) -> pd.DataFrame:
+    """Per record: row number, stable person key, fingerprint of the linkage fields, county code.
+
+    person key: HMAC of the normalised ID with the configured key, else this installation's own random
+    key (so the store never holds a raw ID); a record with no usable
+    ID gets a key from name, birth date, county and household, prefixed "~" so it never equals an ID key.
+    fingerprint: changes whenever a field the linkage compares changes (a rejected pair may then be linked again).
+    """
+    if secret is None and use_env_secret:
+        secret = store_secret(state_home())
+    row = f"{kind}_row"
+    if rows is not None:  # only the records a table refers to: hashing is the expensive part
+        records = records[records[row].isin(rows)]
+    if "id_number" in records:
+        ids = records["id_number"].astype("object").where(records["id_number"].notna(), None)
+    else:
+        ids = pd.Series(None, index=records.index, dtype="object")
+    keys = hmac_keys(ids, secret, memo) if secret is not None else ids.copy()
+    missing = keys.isna().to_numpy()
+    if missing.any():
+        parts = _plain_text(records.loc[missing], FALLBACK_KEY_COLUMNS)
+        fallback = parts[FALLBACK_KEY_COLUMNS[0]]
+        for column in FALLBACK_KEY_COLUMNS[1:]:
+            fallback = fallback + "\x1f" + parts[column]
+        fallback_keys = hmac_keys(fallback, secret) if secret is not None else fingerprints(
+            fallback.to_frame("k"), ("k",))
+        keys = keys.astype("object")
+        keys[missing] = ("~" + fallback_keys).to_numpy()
+    county = current_county_code(records["county_code"]) if "county_code" in records else pd.Series(None, index=records.index)
+    return pd.DataFrame({
+        row: records[row].astype("int64").to_numpy(),
+        f"{kind}_person": keys.to_numpy(),
+        f"{kind}_fp": fingerprints(records, FINGERPRINT_COLUMNS).to_numpy(),
+        f"{kind}_county": county.to_numpy(),
+    })
+
+
+def _find_records(entry: dict, home: Path) -> Path | None:
+    """The cached standardised records of one manifest input."""
+    explicit = entry.get("records_path")
+    if explicit and Path(explicit).is_file():
+        return Path(explicit)
+    cache = home / "cache"
+    prefix = f"{entry['kind']}-{entry['sha256'][:24]}-"
+    try:
+        from matchers.pipeline import standardiser_version
+
+        exact = cache / f"{prefix}{standardiser_version()}" / "records.parquet"
+        if exact.is_file():
+            return exact
+    except Exception:  # the version hash needs the source tree; fall back to the newest entry
+        pass
+    found = sorted(cache.glob(f"{prefix}*/records.parquet"), key=lambda p: p.stat().st_mtime_ns)
+    return found[-1] if found else None
+
+
+def run_id_of(out_dir: str | Path) -> str:
+    """A run is identified by its manifest without the timing block: the same job, period and
+    inputs give the same run, so recording a rerun is a no-op and its outputs stay byte-identical."""
+    manifest = Path(out_dir) / "manifest.json"
+    if not manifest.is_file():
+        raise StoreError(f"{out_dir}: no manifest.json; this is not a finished reliefmatch run folder")
+    content = json.loads(manifest.read_text(encoding="utf-8"))
+    content.pop("run", None)
+    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
+
+def _read_table(out_dir: Path, table: str) -> pd.DataFrame | None:
+    parquet, csv = out_dir / f"{table}.parquet", out_dir / f"{table}.csv"
+    if parquet.is_file():
+        return pd.read_parquet(parquet)
+    if csv.is_file():
+        return pd.read_csv(csv, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    return None
+
+
+_EXCEL_INT = re.compile(r"^(-?\d+)\.0+$")
+
+
+def _clean_cell(value: object) -> str:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value).strip()
+    text = text[1:] if text.startswith("'") else text
+    text = _EXCEL_INT.sub(r"\1", text)
+    return "" if text in ("<NA>", "nan", "None") else text
+
+
+def cell_text(series: pd.Series) -> pd.Series:
+    """Values as an analyst's spreadsheet shows them: ints without .0, blanks as "", no Excel apostrophe.
+
+    Cleaned once per distinct value: candidate columns hold few distinct categories.
+    """
+    if pd.api.types.is_integer_dtype(series.dtype):
+        return series.astype("Int64").astype("string").fillna("").astype(object)
+    if pd.api.types.is_bool_dtype(series.dtype):
+        return series.astype("string").fillna("").astype(object)
+    values = series.astype("object")
+    unique = pd.unique(values.to_numpy())
+    return values.map(dict(zip(unique, map(_clean_cell, unique)))).astype(object)
+
+
+def row_columns(frame: pd.DataFrame) -> list[str]:
+    return [f"{k}_row" for k in KINDS if f"{k}_row" in frame.columns]
+
+
+def row_keys(frame: pd.DataFrame, table: str) -> pd.Series:
+    """The key of a row within one run: its row numbers (and field, for discrepancies)."""
+    spec = TABLES[table]
+    columns = row_columns(frame) + ([spec.discriminator] if spec.discriminator else [])
+    key = cell_text(frame[columns[0]])
+    for column in columns[1:]:
+        key = key + "|" + cell_text(frame[column])
+    return key
+
+
+def checked_columns(frame: pd.DataFrame, table: str) -> list[str]:
+    spec = TABLES[table]
+    return row_columns(frame) + [c for c in spec.checked if c in frame.columns]
+
+
+ATTR_SEPARATOR = "\x1f"
+
+
+def _attrs_text(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """The checked columns' values joined by a unit separator (the column list is kept per run table)."""
+    text = cell_text(frame[columns[0]])
+    for column in columns[1:]:
+        text = text + ATTR_SEPARATOR + cell_text(frame[column])
+    return text
+
+
+def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One stored row per candidate or pair: keys, person keys, fingerprints, categories, county."""
+    spec = TABLES[table]
+    rows = row_columns(frame)
+    items = pd.DataFrame(index=frame.index)
+    items["row_key"] = row_keys(frame, table)
+    work = frame[rows].copy()
+    for kind in KINDS:
+        row = f"{kind}_row"
+        if row in rows and kind in identities:
+            work[row] = pd.to_numeric(work[row], errors="coerce").astype("Int64")
+            ident = identities[kind].astype({row: "Int64"})
+            work = work.merge(ident, on=row, how="left")
+        for suffix in ("person", "fp", "county"):
+            if f"{kind}_{suffix}" not in work:
+                work[f"{kind}_{suffix}"] = None
+        if row not in work:
+            work[row] = pd.array([pd.NA] * len(work), dtype="Int64")
+    work.index = frame.index
+    identity_kinds = spec.identity_kinds or tuple(k for k in KINDS if f"{k}_row" in rows)
+    identity = pd.Series(table, index=frame.index, dtype="object")
+    for kind in identity_kinds:
+        identity = identity + "|" + work[f"{kind}_person"].astype("object").where(work[f"{kind}_person"].notna(), "-")
+    if spec.discriminator:
+        identity = identity + "|" + cell_text(frame[spec.discriminator])
+    items["identity"] = identity
+    for kind in KINDS:
+        items[f"{kind}_row"] = work[f"{kind}_row"]
+        items[f"{kind}_person"] = work[f"{kind}_person"]
+        items[f"{kind}_fp"] = work[f"{kind}_fp"]
+    items["item_type"] = cell_text(frame[spec.item_type]) if spec.item_type in frame else ""
+    items["bucket"] = cell_text(frame[spec.bucket]) if spec.bucket in frame else None
+    county = pd.Series(None, index=frame.index, dtype="object")
+    for source in spec.county_from:
+        candidate = (current_county_code(cell_text(frame[source]).replace("", None)) if source in frame
+                     else work[f"{source}_county"] if f"{source}_county" in work else None)
+        if candidate is not None:
+            county = county.where(county.notna() & (county != ""), candidate)
+    items["county_code"] = county
+    items["death"] = cell_text(frame["一事一议"]).eq(YES) if "一事一议" in frame else None
+    items["migrant"] = cell_text(frame["非户籍地"]).eq(YES) if "非户籍地" in frame else None
+    items["match_probability"] = pd.to_numeric(frame["match_probability"], errors="coerce") if "match_probability" in frame else np.nan
+    items["review_required"] = (cell_text(frame["review_required"]).str.lower() == "true") if "review_required" in frame else None
+    items["attrs"] = _attrs_text(frame, checked_columns(frame, table))
+    return items.reset_index(drop=True)
+
+
+def load_identities(manifest: dict, home: Path | None = None,
+                    rows: dict[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
+    """Person keys, fingerprints and counties of a run's inputs (the referenced rows), from the ingest cache."""
+    home = home or state_home()
+    out, memo = {}, {}
+    for entry in manifest.get("inputs", []):
+        if rows is not None and entry["kind"] not in rows:
+            continue
+        path = _find_records(entry, home)
+        if path is None:
+            raise StoreError(f"the standardised {entry['kind']} roster of this run is no longer in {home / 'cache'}: "
+                             "run the job again on the same file, then record it")
+        wanted = rows.get(entry["kind"]) if rows is not None else None
+        out[entry["kind"]] = record_identities(pd.read_parquet(path), entry["kind"], rows=wanted, memo=memo)
+    return out
+
+
+def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None) -> str:
+    """Store a finished run's pairs and candidate lists with person keys; returns the run id.
+
+    Idempotent: a run already recorded is left as it is. final_dir: where the folder will live
+    once moved into place (when recording from a staging folder), so a later run finds it.
+    """
+    out_dir = Path(out_dir).resolve()
+    run_id = run_id_of(out_dir)
+    manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    job, period = manifest.get("job"), manifest.get("period")
+    if job not in JOB_TABLES or not period:
+        raise StoreError(f"{out_dir / 'manifest.json'}: job or period missing; this run cannot be recorded")
+    with connect(store_path) as con:
+        if fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]):
+            return run_id
+        read = {table: _read_table(out_dir, table) for table in JOB_TABLES[job]}
+        read = {table: frame for table, frame in read.items() if frame is not None}
+        referenced: dict[str, list[np.ndarray]] = {}
+        for frame in read.values():
+            for column in row_columns(frame):
+                values = pd.to_numeric(frame[column], errors="coerce").dropna().astype("int64").unique()
+                referenced.setdefault(column[:-4], []).append(values)
+        identities = load_identities(manifest, rows={k: pd.unique(np.concatenate(v)) for k, v in referenced.items()})
+        frames, tables = [], []
+        for table, frame in read.items():
+            items = table_items(frame, table, identities)
+            items.insert(0, "table_name", table)
+            frames.append(items)
+            tables.append((run_id, table, len(frame), ATTR_SEPARATOR.join(checked_columns(frame, table))))
+        items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        inputs = pd.DataFrame([{"kind": e["kind"], "sha256": e["sha256"], "rows_used": e.get("rows_used"),
+                                "records_path": str(_find_records(e, state_home()) or "")} for e in manifest.get("inputs", [])])
+        con.begin()
+        try:
+            seq = fetch_one(con, "SELECT coalesce(max(seq), 0) + 1 FROM runs")[0]
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [run_id, job, period, seq, datetime.now(), str(Path(final_dir).resolve() if final_dir else out_dir),
+                         json.dumps(manifest, ensure_ascii=False)])
+            if tables:
+                con.executemany("INSERT INTO run_tables VALUES (?, ?, ?, ?)", tables)
+            if len(inputs):
+                con.register("new_inputs", inputs)
+                con.execute("INSERT INTO run_inputs SELECT ?, kind, sha256, rows_used, records_path FROM new_inputs", [run_id])
+                con.unregister("new_inputs")
+            if len(items):
+                con.register("new_items", pa.Table.from_pandas(items, preserve_index=False))
+                con.execute("""
+                    INSERT INTO items SELECT ?, ?, ?, table_name, row_key, identity,
+                        civil_row, poverty_row, health_row, civil_person, poverty_person, health_person,
+                        civil_fp, poverty_fp, health_fp, item_type, bucket, county_code, death, migrant,
+                        match_probability, review_required, attrs FROM new_items""", [run_id, job, period])
+                con.unregister("new_items")
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    return run_id
+
+
+def runs(store_path: str | Path | None = None) -> pd.DataFrame:
+    """Every recorded run, oldest first."""
+    with connect(store_path) as con:
+        return con.execute("SELECT run_id, job, period, seq, recorded_at, out_dir FROM runs ORDER BY period, seq").df()
+
+
+def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The run of the same job just before this one (by period, then by when it was recorded)."""
+    found = con.execute("""
+        SELECT p.run_id FROM runs p, runs r
+        WHERE r.run_id = ? AND p.job = r.job AND p.run_id <> r.run_id
+          AND (p.period < r.period OR (p.period = r.period AND p.seq < r.seq))
+        ORDER BY p.period DESC, p.seq DESC LIMIT 1""", [run_id]).fetchall()
+    return found[0][0] if found else None

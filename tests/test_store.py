@@ -1,0 +1,159 @@
+"""The history store: person keys stable across months, runs recorded once, counties from the records."""
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from matchers.outputs import write_table
+from matchers.store import (StoreError, connect, previous_run, record_identities, record_run, run_id_of, runs)
+from tests.conftest import LEAK_ID, LEAK_NAME, make_id
+
+ID_A, ID_B, ID_C = make_id("22010219650315002"), make_id("22038119700101001"), make_id("22240119780704003")
+
+
+def records(kind: str, people: list[tuple[str | None, str, str]], phones: list[str] | None = None) -> pd.DataFrame:
+    """Standardised records as the ingest cache holds them (only the columns the store reads)."""
+    return pd.DataFrame({
+        f"{kind}_row": range(1, len(people) + 1),
+        "id_number": [p[0] for p in people],
+        "name_norm": [p[1] for p in people],
+        "birth_date": [p[0][6:14] if p[0] else None for p in people],
+        "county_code": [p[2] for p in people],
+        "phone_norm": phones or [None] * len(people),
+        "household_id": [f"H{i}" for i in range(len(people))],
+    })
+
+
+def make_run(folder: Path, job: str, period: str, recs: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> Path:
+    """A finished run's folder: tables as CSV + Parquet and a manifest pointing at cached records."""
+    folder.mkdir(parents=True)
+    inputs = []
+    for kind, frame in recs.items():
+        path = folder.parent / f"records-{kind}-{uuid.uuid4().hex[:6]}.parquet"
+        frame.to_parquet(path, index=False)
+        inputs.append({"kind": kind, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(), "rows_used": len(frame),
+                       "records_path": str(path)})
+    outputs = {name: write_table(table, folder, name) for name, table in tables.items()}
+    manifest = {"job": job, "period": period, "inputs": inputs, "outputs": outputs, "run": {"nonce": uuid.uuid4().hex}}
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return folder
+
+
+def inclusion(rows: list[int], types: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"poverty_row": rows, "candidate_type": types, "policy_bucket": [""] * len(rows),
+                         "reason": ["主要风险含因疫"] * len(rows), "复核结论": "", "复核人": "", "备注": ""})
+
+
+def test_person_key_is_always_an_hmac(monkeypatch, tmp_path):
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    frame = records("civil", [(ID_A, "李淑芬", "220102"), (None, "王建国", "220381")])
+    plain = record_identities(frame, "civil")                     # no configured key: the installation's own
+    assert plain["civil_person"].iloc[0] != ID_A and len(plain["civil_person"].iloc[0]) == 20
+    assert (tmp_path / "home" / "person.key").stat().st_mode & 0o777 == 0o600
+    assert record_identities(frame, "civil")["civil_person"].iloc[0] == plain["civil_person"].iloc[0]
+    assert plain["civil_person"].iloc[1].startswith("~")          # no ID: a key that never equals an ID
+    assert plain["civil_county"].tolist() == ["220102", "220184"]  # old 公主岭 code mapped to today's
+    monkeypatch.setenv("RELIEFMATCH_PERSON_KEY", "test-secret")
+    keyed = record_identities(frame, "civil")
+    assert keyed["civil_person"].iloc[0] not in (ID_A, plain["civil_person"].iloc[0])
+    assert ID_A not in "".join(keyed["civil_person"])
+    assert (keyed["civil_fp"] == plain["civil_fp"]).all()          # fingerprints never depend on the secret
+
+
+def test_keys_survive_reordering_and_fingerprints_see_changes(monkeypatch):
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    people = [(ID_A, "李淑芬", "220102"), (None, "王建国", "220381"), (ID_C, "金光日", "222401")]
+    first = record_identities(records("poverty", people), "poverty")
+    second = record_identities(records("poverty", people[::-1], phones=["13900000000", None, None]), "poverty")
+    by_key = second.set_index("poverty_person")
+    for _, row in first.iterrows():
+        assert row["poverty_person"] in by_key.index
+    changed = by_key.loc[first["poverty_person"].iloc[2]]  # the reordered row whose phone now differs
+    assert changed["poverty_fp"] != first["poverty_fp"].iloc[2]
+    assert by_key.loc[first["poverty_person"].iloc[0], "poverty_fp"] == first["poverty_fp"].iloc[0]
+
+
+def test_record_run_stores_rows_once_with_counties(tmp_path, monkeypatch):
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    store = tmp_path / "h.duckdb"
+    recs = {"civil": records("civil", [(ID_A, "李淑芬", "220102")]),
+            "poverty": records("poverty", [(ID_A, "李淑芬", "220102"), (ID_B, "王建国", "220381")])}
+    tables = {
+        "matches": pd.DataFrame({"civil_row": [1], "poverty_row": [1], "match_probability": [0.999], "match_method": ["id_exact"],
+                                 "review_required": [False], "explanation": ["身份证号相同"]}),
+        "inclusion_candidates": inclusion([2], ["因疫致贫"]),
+        "discrepancies": pd.DataFrame({"civil_row": [1], "poverty_row": [1], "field": ["是否享受低保"], "poverty_says": ["否"],
+                                       "civil_says": ["在保农村低保"], "discrepancy_type": ["民政在保，扶贫名册称未享受低保"],
+                                       "复核结论": "", "复核人": "", "备注": ""}),
+    }
+    folder = make_run(tmp_path / "oct", "crosscheck", "2026-10", recs, tables)
+    run_id = record_run(folder, store)
+    assert record_run(folder, store) == run_id == run_id_of(folder)
+    with connect(store) as con:
+        items = con.execute("SELECT table_name, identity, county_code, item_type, match_probability FROM items ORDER BY table_name").df()
+    assert items["table_name"].tolist() == ["discrepancies", "inclusion_candidates", "matches"]
+    assert items.set_index("table_name").loc["inclusion_candidates", "county_code"] == "220184"
+    assert items.set_index("table_name").loc["discrepancies", "identity"].endswith("|是否享受低保")
+    assert items.set_index("table_name").loc["matches", "match_probability"] == pytest.approx(0.999)
+    listed = runs(store)
+    assert listed["run_id"].tolist() == [run_id] and listed["period"].tolist() == ["2026-10"]
+
+
+def test_previous_run_follows_period_then_recording_order(tmp_path):
+    store = tmp_path / "h.duckdb"
+    recs = {"poverty": records("poverty", [(ID_A, "李淑芬", "220102")])}
+    made = {}
+    for name, period in (("nov", "2026-11"), ("oct", "2026-10"), ("nov2", "2026-11")):
+        made[name] = record_run(make_run(tmp_path / name, "crosscheck", period, recs, {"inclusion_candidates": inclusion([1], ["因疫致贫"])}), store)
+    with connect(store) as con:
+        assert previous_run(con, made["oct"]) is None
+        assert previous_run(con, made["nov"]) == made["oct"]
+        assert previous_run(con, made["nov2"]) == made["nov"]
+
+
+def test_cache_lookup_by_hash_and_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    recs = records("poverty", [(LEAK_ID, LEAK_NAME, "220102")])
+    folder = tmp_path / "run"
+    folder.mkdir()
+    digest = "ab" * 32
+    cached = tmp_path / "home" / "cache" / f"poverty-{digest[:24]}-0123456789abcdef"
+    cached.mkdir(parents=True)
+    recs.to_parquet(cached / "records.parquet", index=False)
+    write_table(inclusion([1], ["因疫返贫"]), folder, "inclusion_candidates")
+    manifest = {"job": "crosscheck", "period": "2026-10", "inputs": [{"kind": "poverty", "sha256": digest}]}
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    record_run(folder, tmp_path / "h.duckdb")  # found by kind and hash although the version differs
+    with connect(tmp_path / "h.duckdb") as con:
+        assert con.execute("SELECT count(*) FROM items").fetchone()[0] == 1
+
+    manifest["inputs"][0]["sha256"] = "cd" * 32
+    manifest["run"] = "other"
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(StoreError, match="no longer in") as error:
+        record_run(folder, tmp_path / "h.duckdb")
+    assert LEAK_ID not in str(error.value) and LEAK_NAME not in str(error.value)
+    with pytest.raises(StoreError, match="no manifest.json"):
+        record_run(tmp_path, tmp_path / "h.duckdb")
+
+
+def test_staging_folder_is_recorded_under_its_final_place(tmp_path):
+    recs = {"poverty": records("poverty", [(ID_A, "李淑芬", "220102")])}
+    staging = make_run(tmp_path / ".out.staging", "crosscheck", "2026-10", recs, {"inclusion_candidates": inclusion([1], ["因疫致贫"])})
+    record_run(staging, tmp_path / "h.duckdb", final_dir=tmp_path / "out")
+    assert runs(tmp_path / "h.duckdb")["out_dir"].tolist() == [str((tmp_path / "out").resolve())]
+
+
+def test_fast_hmac_equals_the_display_pseudonym():
+    from matchers.privacy import person_keys
+    from matchers.store import hmac_keys
+
+    ids = pd.Series([ID_A, None, ID_B, ID_A], dtype="object")
+    for secret in (b"k", b"x" * 100):
+        assert hmac_keys(ids, secret).tolist() == person_keys(ids, secret).tolist()
