@@ -84,6 +84,25 @@ def test_id_levels(settings):
     assert got == [c[2] for c in cases]
 
 
+def test_excel_damaged_id_levels(settings):
+    zeros = ID_A[:15] + "000"          # Excel rounded the tail away; here the check happens to fail or not
+    cases = [
+        ({"id_number": ID_A}, {"id_number": zeros}, "excel_zeros"),
+        # both sides end in 000: the same mangled value is plain exact, two different ones are not repaired
+        ({"id_number": zeros}, {"id_number": zeros}, "exact"),
+        ({"id_number": ID_B[:14] + "9000"}, {"id_number": ID_A}, "different_valid"),
+        # "2.2010219900312E+17": the 15th digit was 0, so only 13 characters survive
+        ({"id_number": ID_A}, {"id_prefix": ID_A[:13], "id_status": "truncated"}, "truncated_short_prefix"),
+        ({"id_number": ID_A}, {"id_prefix": ID_A[:12], "id_status": "truncated"}, "truncated_short_prefix"),
+    ]
+    got = levels(settings, [(a, b) for a, b, _ in cases], "id_number")
+    assert got == [c[2] for c in cases]
+    # the zeros wiped out the sex digit: sex carries no evidence, the birth date is in the ID
+    pair = [({"id_number": ID_A, "sex": "男"}, {"id_number": zeros, "sex": "女"})]
+    assert levels(settings, pair, "sex") == ["determined_by_id"]
+    assert levels(settings, pair, "birth_date") == ["determined_by_id"]
+
+
 def test_truncated_prefix_needs_enough_digits(settings):
     got = levels(settings, [({"id_number": ID_A}, {"id_prefix": ID_A[:10], "id_status": "truncated"})], "id_number")
     assert got == ["different"]
@@ -149,6 +168,12 @@ def test_address_and_phone_levels(settings):
     phones = [({"phone": "13904310000"}, {"phone": "13904310000"}), ({"phone": "13904310000"}, {"phone": "13904310001"}),
               ({"phone": "13904310000"}, {})]
     assert levels(settings, phones, "phone") == ["exact", "different", "missing"]
+    # a household shares its phone: with the address already agreeing, the phone adds nothing
+    shared = [({**base, "phone": "13904310000"}, {**base, "phone": "13904310000"}),
+              ({**base, "phone": "13904310000"}, {**base, "village": "前进村", "phone": "13904310000"})]
+    assert levels(settings, shared, "phone") == ["shared_with_address", "exact"]
+    null = {lv.label: lv.is_null for lv in settings.comparison("phone").levels}
+    assert null["shared_with_address"] and not null["exact"]
 
 
 def test_generic_kinds_and_cross_exact():
@@ -175,6 +200,45 @@ def test_generic_kinds_and_cross_exact():
     assert [label["ssn"][x] for x in g["ssn"]] == ["lev_1", "different", "missing"]
     assert [label["num"][x] for x in g["num"]] == ["within_2", "different", "exact"]
     assert [label["swap"][x] for x in g["swap"]] == ["other", "other", "swapped"]
+
+
+def test_same_prefix_and_value_matches_predicates():
+    settings = settings_from_dict({
+        "key": "record_key",
+        "blocking_rules": [{"name": "all", "equal": ["k"]}],
+        "comparisons": [{"name": "code", "kind": "custom", "levels": [
+            {"label": "missing", "is_null": True, "when": {"missing": "code"}},
+            {"label": "head_and_tail", "when": {"same_prefix": {"column": "code", "length": 4},
+                                                "value_matches": {"column": "code", "pattern": "0+$", "side": "one"}}},
+            {"label": "head", "when": {"same_prefix": {"column": "code", "length": 4}}},
+            {"label": "other", "when": "else"},
+        ]}],
+    })
+    left = pd.DataFrame({"record_key": np.arange(5, dtype=np.int64), "code": ["12345", "12345", "12300", "123", None]})
+    right = pd.DataFrame({"record_key": np.arange(5, dtype=np.int64), "code": ["12340", "12349", "12300", "12345", "1"]})
+    idx = np.arange(5, dtype=np.int64)
+    gamma = comparison_vectors(ColumnStore(left, right), idx, idx, settings)["code"]
+    labels = [lv.label for lv in settings.comparisons[0].levels]
+    # both sides ending in zeros is not "one"; a value shorter than the prefix never agrees
+    assert [labels[g] for g in gamma] == ["head_and_tail", "head", "head", "other", "missing"]
+
+
+def test_fixed_level_may_leave_u_to_estimation():
+    base = {
+        "key": "record_key",
+        "blocking_rules": [{"name": "all", "equal": ["k"]}],
+        "comparisons": [{"name": "x", "kind": "custom", "levels": [
+            {"label": "exact", "when": {"exact": "x"}},
+            {"label": "other", "when": "else", "m": 0.01, "fixed": True},
+        ]}],
+    }
+    settings = settings_from_dict(base)
+    assert settings.comparisons[0].levels[1].u is None
+    with pytest.raises(ValueError):
+        settings_from_dict({**base, "comparisons": [{**base["comparisons"][0], "levels": [
+            {"label": "exact", "when": {"exact": "x"}, "u": 0.1}, {"label": "other", "when": "else"}]}]})
+    with pytest.raises(ValueError):
+        settings_from_dict({**base, "em_anchor": "nope"})
 
 
 def test_unknown_predicate_rejected():

@@ -111,6 +111,33 @@ def test_em_converges_and_links_accurately(result, rosters):
     id_model = result.model.comparison("id_number")
     w = dict(zip(id_model.labels, id_model.weights()))
     assert w["exact"] > 8 and w["different_valid"] < -5 and w["missing"] == 0
+    # m of different_valid is fixed (households would teach EM otherwise); u still estimated
+    assert id_model.m[id_model.labels.index("different_valid")] == pytest.approx(0.001)
+    assert 0.5 < id_model.u[id_model.labels.index("different_valid")] < 1
+    assert result.model.training["em_anchor"] == "id_number"
+    assert 0 < result.model.training["em_anchor_pairs"] < result.model.training["n_candidates"]
+
+
+def test_household_members_without_ids_do_not_link(settings):
+    """Blank IDs, one address and one phone per household: EM must learn "same person", not
+    "same household", and a household member must not take the place of the person."""
+    rng = np.random.default_rng(11)
+    people = [make_person(rng, i) for i in range(600)]
+    rows_left, rows_right = [], []
+    for k, p in enumerate(people):
+        p["phone"] = f"139{10**7 + k:08d}"
+        rows_left.append(p)
+        if k % 3 == 0:      # only the household head's spouse is on the right roster, with a blank ID
+            spouse = dict(p, person=10_000 + k, name_norm=p["name_norm"][0] + "秀兰", id_number=None, birth_date=None)
+            rows_right.append(spouse)
+        else:
+            rows_right.append(dict(p))
+    left, right = finish(rows_left), finish(rows_right)
+    result = link(left, right, settings)
+    linked = result.pairs.merge(left[["record_key", "person"]], left_on="left_key", right_on="record_key")
+    linked = linked.merge(right[["record_key", "person"]], left_on="right_key", right_on="record_key", suffixes=("_l", "_r"))
+    assert (linked["person_l"] == linked["person_r"]).all()
+    assert len(linked) == 400
 
 
 def test_output_columns_methods_and_explanations(result):

@@ -359,6 +359,40 @@ def _pred_prefix_equal(ctx: PairContext, params: Any, active: np.ndarray) -> np.
     return out
 
 
+def _pred_same_prefix(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """The first `length` characters agree (both values at least that long)."""
+    column, length = params["column"], int(params["length"])
+    mat, lengths = ctx.store.char_matrix(column)
+    cl, cr = ctx.codes(column)
+    pos = np.flatnonzero(active & (cl >= 0) & (cr >= 0))
+    ul, ur = cl[pos], cr[pos]
+    ok = (lengths[ul] >= length) & (lengths[ur] >= length)
+    if length > mat.shape[1]:
+        return np.zeros(ctx.n, dtype=bool)
+    for s in range(0, len(pos), CHUNK):
+        sl = slice(s, s + CHUNK)
+        ok[sl] &= (mat[ul[sl], :length] == mat[ur[sl], :length]).all(axis=1)
+    return _scatter(ctx, pos, ok)
+
+
+def _side_hits(ctx: PairContext, column: str, hit: np.ndarray, side: str) -> np.ndarray:
+    hit = np.append(hit, False)  # code -1 indexes this slot
+    cl, cr = ctx.codes(column)
+    hl, hr = hit[cl], hit[cr]
+    result = {"either": hl | hr, "both": hl & hr, "one": hl ^ hr, "left": hl, "right": hr}.get(side)
+    if result is None:
+        raise ValueError(f"unknown side {side!r}")
+    return result
+
+
+def _pred_value_matches(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """A value matches a regular expression (searched) on `either`, `both`, `one`, `left` or `right` side."""
+    column = params["column"]
+    enc = ctx.store.get(column)
+    hit = pd.Series(enc.uniques, dtype="string").str.contains(params["pattern"], regex=True).fillna(False)
+    return active & _side_hits(ctx, column, hit.to_numpy(dtype=bool), params.get("side", "either"))
+
+
 def _pred_value_in(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
     """Values of a column (e.g. id_status) in a set, on `either`, `both`, `one`, `left` or `right` side."""
     column = params["column"]
@@ -366,13 +400,7 @@ def _pred_value_in(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndar
     side = params.get("side", "either")
     enc = ctx.store.get(column)
     hit = np.fromiter((v in values for v in enc.uniques), dtype=bool, count=len(enc.uniques))
-    hit = np.append(hit, False)  # code -1 indexes this slot
-    cl, cr = ctx.codes(column)
-    hl, hr = hit[cl], hit[cr]
-    result = {"either": hl | hr, "both": hl & hr, "one": hl ^ hr, "left": hl, "right": hr}.get(side)
-    if result is None:
-        raise ValueError(f"unknown side {side!r}")
-    return active & result
+    return active & _side_hits(ctx, column, hit, side)
 
 
 def _pred_level_of(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
@@ -419,6 +447,8 @@ PREDICATES: dict[str, Predicate] = {
     "month_day_swapped": _pred_month_day_swapped,
     "prefix_equal": _pred_prefix_equal,
     "value_in": _pred_value_in,
+    "value_matches": _pred_value_matches,
+    "same_prefix": _pred_same_prefix,
     "level_of": _pred_level_of,
     "abs_diff_at_most": _pred_abs_diff_at_most,
     "cross_exact": _pred_cross_exact,

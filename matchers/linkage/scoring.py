@@ -76,7 +76,7 @@ def estimate_u(store: ColumnStore, settings: LinkageSettings, n_left: int, n_rig
                 if rest > 0:
                     u[others] *= (1.0 - freq_u) / rest
         for j, level in enumerate(comp.levels):
-            if level.fixed:
+            if level.fixed and level.u is not None:
                 u[j] = level.u
         out[comp.name] = u
     return out
@@ -135,26 +135,11 @@ def _pattern_weights(pat: Patterns, comps: list[ComparisonModel]) -> np.ndarray:
     return total
 
 
-def run_em(
-    pat: Patterns,
-    settings: LinkageSettings,
-    u: Mapping[str, np.ndarray],
-    n_left: int,
-    n_right: int,
-    progress: Callable[[str], None] | None = None,
-) -> LinkageModel:
-    """EM for m and the match rate with u fixed; iterates on pattern counts only."""
-    comps = [
-        ComparisonModel(
-            name=c.name,
-            labels=[lv.label for lv in c.levels],
-            null=[lv.is_null for lv in c.levels],
-            m=initial_m(c).tolist(),
-            u=u[c.name].tolist(),
-        )
-        for c in settings.comparisons
-    ]
-    model = LinkageModel(settings.name, comps, float(settings.initial_match_rate))
+def _em_pass(
+    pat: Patterns, settings: LinkageSettings, model: LinkageModel, n_left: int, n_right: int, learn_m: bool
+) -> tuple[int, bool]:
+    """EM iterations on the given patterns; with learn_m False only the match rate moves."""
+    comps = model.comparisons
     iterations, converged = 0, False
     for iterations in range(1, settings.em_max_iterations + 1):
         logit = model.prior_weight(n_left, n_right) + _pattern_weights(pat, comps)
@@ -163,6 +148,8 @@ def run_em(
         total_matches = float(expected.sum())
         change = 0.0
         for k, (comp, spec) in enumerate(zip(comps, settings.comparisons)):
+            if not learn_m:
+                break
             null = np.array(comp.null)
             fixed = np.array([lv.fixed for lv in spec.levels])
             by_level = np.bincount(pat.levels[:, k], weights=expected, minlength=len(null))
@@ -184,6 +171,52 @@ def run_em(
         if change < settings.em_tolerance:
             converged = True
             break
+    return iterations, converged
+
+
+def _subset(pat: Patterns, keep: np.ndarray) -> Patterns:
+    return Patterns(pat.levels[keep], pat.counts[keep], np.zeros(0, np.int64))
+
+
+def run_em(
+    pat: Patterns,
+    settings: LinkageSettings,
+    u: Mapping[str, np.ndarray],
+    n_left: int,
+    n_right: int,
+    progress: Callable[[str], None] | None = None,
+) -> LinkageModel:
+    """EM for m and the match rate with u fixed; iterates on pattern counts only.
+
+    With `em_anchor`, m is learned only on pairs where that comparison (the ID) carries
+    evidence: without it, members of one household (same address, same phone) form a
+    latent class EM would mistake for "same person". The match rate is then re-estimated
+    on all pairs with m held.
+    """
+    comps = [
+        ComparisonModel(
+            name=c.name,
+            labels=[lv.label for lv in c.levels],
+            null=[lv.is_null for lv in c.levels],
+            m=initial_m(c).tolist(),
+            u=u[c.name].tolist(),
+        )
+        for c in settings.comparisons
+    ]
+    model = LinkageModel(settings.name, comps, float(settings.initial_match_rate))
+    names = [c.name for c in settings.comparisons]
+    anchored = settings.em_anchor is not None
+    if anchored:
+        k = names.index(settings.em_anchor)
+        null_levels = np.flatnonzero([lv.is_null for lv in settings.comparisons[k].levels])
+        informative = ~np.isin(pat.levels[:, k], null_levels)
+        iterations, converged = _em_pass(_subset(pat, informative), settings, model, n_left, n_right, learn_m=True)
+        rate_iterations, rate_converged = _em_pass(pat, settings, model, n_left, n_right, learn_m=False)
+        converged = converged and rate_converged
+        model.training.update({"em_anchor": settings.em_anchor, "em_anchor_pairs": float(pat.counts[informative].sum()),
+                               "em_rate_iterations": rate_iterations})
+    else:
+        iterations, converged = _em_pass(pat, settings, model, n_left, n_right, learn_m=True)
     if progress:
         progress(f"EM stopped after {iterations} iterations (converged={converged}), "
                  f"{len(pat.counts)} patterns, expected matches {model.match_rate * min(n_left, n_right):.0f}")

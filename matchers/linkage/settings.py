@@ -16,7 +16,12 @@ import yaml
 
 @dataclass(frozen=True)
 class Level:
-    """One outcome of a comparison; the first level whose condition holds wins."""
+    """One outcome of a comparison; the first level whose condition holds wins.
+
+    A `fixed` level keeps its `m` through EM (and its `u`, if given; else u is estimated):
+    for outcomes whose rate among matches is known but that EM cannot learn, because a
+    non-match class (household members sharing address and phone) also produces them.
+    """
 
     label: str
     when: Any
@@ -86,6 +91,7 @@ class LinkageSettings:
     em_max_iterations: int = 100
     em_tolerance: float = 1e-6
     initial_match_rate: float = 0.5
+    em_anchor: str | None = None
     explain_min_weight: float = 1.0
     tf_minimum_u: float = 0.0
     duckdb_threads: int = 2
@@ -113,8 +119,10 @@ def _parse_level(raw: dict[str, Any]) -> Level:
     if "label" not in raw or "when" not in raw:
         raise ValueError("a level needs a label and a when condition")
     level = Level(**raw)
-    if level.fixed and (level.m is None or level.u is None):
-        raise ValueError(f"fixed level {level.label!r} needs m and u")
+    if level.fixed and level.m is None:
+        raise ValueError(f"fixed level {level.label!r} needs m (u is estimated unless given)")
+    if level.u is not None and not level.fixed:
+        raise ValueError(f"level {level.label!r} gives u but is not fixed")
     return level
 
 
@@ -167,8 +175,10 @@ def settings_from_dict(raw: dict[str, Any]) -> LinkageSettings:
             comp.level_index(label)
     options = {k: raw[k] for k in (
         "max_block_pairs", "u_sample_size", "seed", "em_max_iterations", "em_tolerance",
-        "initial_match_rate", "explain_min_weight", "tf_minimum_u", "duckdb_threads",
+        "initial_match_rate", "em_anchor", "explain_min_weight", "tf_minimum_u", "duckdb_threads",
     ) if k in raw}
+    if options.get("em_anchor") is not None and options["em_anchor"] not in seen:
+        raise ValueError("em_anchor must name a comparison")
     decision = DecisionSettings(**(raw.get("decision") or {}))
     if not 0 < decision.lower <= decision.upper <= 1:
         raise ValueError("decision thresholds need 0 < lower <= upper <= 1")
