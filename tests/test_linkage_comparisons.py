@@ -120,6 +120,8 @@ def test_name_levels(settings):
          _name("阿依古丽买买提", "a yi gu li mai mai ti", surname="买买提"), "same_without_dot"),
         (_name("张伟", "zhang wei"), _name("章伟", "zhang wei"), "homophone"),
         (_name("王未来", "wang wei lai"), _name("王末来", "wang mo lai"), "lookalike"),
+        (_name("李明", "li ming"), _name("李朋", "li peng"), "lookalike"),
+        (_name("季敏", "ji min"), _name("李敏", "li min"), "lookalike"),
         (_name("蒋经国", "jiang jing guo", **home), _name("蒋纬国", "jiang wei guo", **home), "sibling_pattern"),
         (_name("蒋经国", "jiang jing guo", id_number=ID_A), _name("蒋纬国", "jiang wei guo", id_number=ID_B), "sibling_pattern"),
         # same one-character difference, but the IDs agree: a typo, not a sibling

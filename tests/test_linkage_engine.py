@@ -264,3 +264,59 @@ def test_bad_key_rejected(settings):
     frame = pd.DataFrame({"record_key": [1, 1]})
     with pytest.raises(ValueError, match="not unique"):
         link(frame, frame, settings)
+
+
+def test_blocking_expressions_on_one_side_and_distinct_values():
+    """A left/right rule keyed on an ID status reaches only pairs where that side's ID is unusable;
+    an expression (substr) joins like the column it reads; candidates are sorted and unique."""
+    from matchers.linkage.blocking import generate_candidates
+
+    unusable = "CASE WHEN id_status NOT IN ('valid', 'upgraded15') THEN county_code END"
+    settings = settings_from_dict({
+        **TINY,
+        "max_block_pairs": 100,
+        "blocking_rules": [
+            {"name": "unusable_left", "equal": [{"left": unusable, "right": "county_code"}, "name"]},
+            {"name": "prefix", "equal": ["CASE WHEN length(code) = 4 THEN substr(code, 1, 2) END"]},
+        ],
+    })
+    left = pd.DataFrame({"record_key": np.arange(3, dtype=np.int64), "name": ["a", "a", "b"],
+                         "county_code": ["220102", "220102", "220102"],
+                         "id_status": ["valid", "blank", "bad_check"], "code": ["1234", "9999", "12"]})
+    right = pd.DataFrame({"record_key": np.arange(3, dtype=np.int64), "name": ["a", "b", "a"],
+                          "county_code": ["220102", "220102", "220103"],
+                          "id_status": ["valid", "valid", "blank"], "code": ["1299", None, "12xx"]})
+    cand = generate_candidates(left, right, settings)
+    pairs = list(zip(cand.left_pos.tolist(), cand.right_pos.tolist()))
+    # (1,0) and (2,1): left ID unusable, same county and name; (0,0),(0,2): 12.. prefix
+    assert pairs == [(0, 0), (0, 2), (1, 0), (2, 1)]
+    rep = cand.report.set_index("rule")
+    assert rep.loc["unusable_left", "pairs_generated"] == 2
+    assert rep.loc["prefix", "pairs_generated"] == 2 and rep.loc["(union)", "new_pairs"] == 4
+
+
+def test_blocking_is_deterministic_and_order_free():
+    """Row order does not change which records pair (keys, not positions), and reruns are identical."""
+    settings = load_settings("chinese_rosters")
+    rows = pd.DataFrame({
+        "record_key": np.arange(4, dtype=np.int64),
+        "id_number": ["220102198001010011", None, "220102198001010038", "220102198001010011"],
+        "id_status": ["valid", "blank", "valid", "valid"],
+        "id_prefix": ["220102198001010011", None, "220102198001010038", "220102198001010011"],
+        "birth_date": ["19800101", None, "19800101", "19800101"],
+        "name_pinyin": ["wang wei", "li ming", "li ming", "zhang san"],
+        "county_code": ["220102"] * 4, "village": ["x"] * 4, "phone": [None] * 4,
+    })
+    from matchers.linkage.blocking import generate_candidates
+
+    a = generate_candidates(rows, rows, settings)
+    b = generate_candidates(rows, rows, settings)
+    assert np.array_equal(a.left_pos, b.left_pos) and np.array_equal(a.right_pos, b.right_pos)
+    pairs = set(zip(a.left_pos.tolist(), a.right_pos.tolist()))
+    assert (1, 2) in pairs and (2, 1) in pairs       # blank ID: namesake in the county
+    assert (0, 3) in pairs                           # same ID
+    assert (0, 2) in pairs                           # ID fragment (county + birth date) agrees
+    shuffled = rows.iloc[[3, 2, 1, 0]].reset_index(drop=True)
+    c = generate_candidates(shuffled, rows, settings)
+    keys = {(int(shuffled["record_key"][i]), int(rows["record_key"][j])) for i, j in zip(c.left_pos, c.right_pos)}
+    assert keys == {(int(rows["record_key"][i]), int(rows["record_key"][j])) for i, j in pairs}

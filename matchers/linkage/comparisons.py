@@ -45,6 +45,27 @@ def _as_text(series: pd.Series) -> pd.Series:
     return s.mask(s.str.len() == 0)
 
 
+def _factorize_text(both: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32, -1 = missing or empty) and distinct values as text.
+
+    Columns of Python strings are hashed as they are (twice as fast as via the string
+    dtype); anything else goes through the string dtype first."""
+    if both.dtype == object:
+        codes, uniques = pd.factorize(both, use_na_sentinel=True)
+        uniques = np.asarray(uniques, dtype=object)
+        if pd.api.types.infer_dtype(uniques, skipna=False) in ("string", "empty"):
+            empty = np.flatnonzero(uniques == "")
+            if len(empty):
+                keep = np.ones(len(uniques), dtype=bool)
+                keep[empty] = False
+                remap = np.append(np.cumsum(keep) - 1, -1)
+                remap[empty] = -1
+                codes, uniques = remap[codes], uniques[keep]
+            return codes.astype(np.int32), uniques
+    codes, uniques = pd.factorize(_as_text(both), use_na_sentinel=True)
+    return codes.astype(np.int32), np.asarray(uniques, dtype=object)
+
+
 class ColumnStore:
     """Lazily encodes the columns of the two sides, so each column is hashed once."""
 
@@ -60,9 +81,7 @@ class ColumnStore:
             for side, frame in (("left", self.left), ("right", self.right)):
                 if column not in frame.columns:
                     raise KeyError(f"column {column!r} missing on the {side} side")
-            both = pd.concat([_as_text(self.left[column]), _as_text(self.right[column])], ignore_index=True)
-            codes, uniques = pd.factorize(both, use_na_sentinel=True)
-            codes = codes.astype(np.int32)
+            codes, uniques = _factorize_text(pd.concat([self.left[column], self.right[column]], ignore_index=True))
             n = len(self.left)
             enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
             self._cols[column] = enc

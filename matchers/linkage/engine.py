@@ -89,11 +89,11 @@ def link(
 
     t0 = time.perf_counter()
     truth = _truth_positions(left, right, key, truth_pairs) if truth_pairs is not None else None
-    cand = generate_candidates(left, right, settings, truth=truth, progress=say)
+    store = ColumnStore(left, right)
+    cand = generate_candidates(left, right, settings, truth=truth, progress=say, store=store)
     li, ri = cand.left_pos, cand.right_pos
     say(f"blocking: {len(li)} candidate pairs in {time.perf_counter() - t0:.1f}s")
 
-    store = ColumnStore(left, right)
     t1 = time.perf_counter()
     gammas = comparison_vectors(store, li, ri, settings)
     say(f"comparison vectors: {time.perf_counter() - t1:.1f}s")
