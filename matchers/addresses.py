@@ -73,6 +73,7 @@ _VILLAGE_CANON = {
     "居民委员会": "居委会",
 }
 _PLACE_MAX = 8
+_SUFFIX_CHARACTERS = "街道办事处镇乡苏木村民委员会社区居"  # a place name is more than its suffix words
 _NO_DIGITS = re.compile(r"[0-9#\-号]")
 _FOREIGN_PREFECTURE = re.compile(r"^([^\d#\-]{1,6}?(?:市|自治州|地区|盟))")
 _FOREIGN_COUNTY = re.compile(r"^([^\d#\-]{1,7}?(?:区|县|旗|市))")
@@ -314,7 +315,7 @@ def _take_place(text: str, suffixes: re.Pattern[str], kind: str) -> tuple[str | 
     """Leading town or village name (…镇/乡/街道, …村/社区), if it reads like one."""
     for m in suffixes.finditer(text, 0, _PLACE_MAX + 7):
         body = text[: m.start()]
-        if not body or len(body) > _PLACE_MAX or _NO_DIGITS.search(body):
+        if not body or len(body) > _PLACE_MAX or _NO_DIGITS.search(body) or not body.strip(_SUFFIX_CHARACTERS):
             continue
         following = text[m.end() : m.end() + 1]
         suffix = m.group(0)
@@ -325,7 +326,7 @@ def _take_place(text: str, suffixes: re.Pattern[str], kind: str) -> tuple[str | 
         if suffixes.match(text, m.end()):
             continue
         canonical = "街道" if suffix == "街道办事处" else _VILLAGE_CANON.get(suffix, suffix)
-        name = body if body.endswith(canonical) else body + canonical
+        name = body if (suffix != canonical and body.endswith(canonical)) else body + canonical
         return name, text[m.end() :]
     return None, text
 
