@@ -75,7 +75,9 @@ def test_id_levels(settings):
         ({"id_number": ID_A}, {"id_prefix": ID_A[:14], "id_status": "truncated"}, "truncated_prefix"),
         ({"id_prefix": ID_A[:15], "id_status": "truncated"}, {"id_prefix": ID_A[:14], "id_status": "truncated"}, "truncated_prefix"),
         ({"id_number": ID_B}, {"id_prefix": "22010219900313", "id_status": "truncated"}, "different"),
-        ({"id_number": ID_A}, {"id_number": ID_B}, "different_valid"),
+        # two valid IDs two digits apart: an error the check misses, or another person born that day
+        ({"id_number": ID_A}, {"id_number": ID_B}, "different_valid_close"),
+        ({"id_number": ID_A}, {"id_number": valid_id("22010219851120004")}, "different_valid"),
         ({"id_number": ID_A}, {"id_number": "22010219900312999" + "0", "id_status": "bad_check"}, "different"),
         ({"id_number": ID_A}, {}, "missing"),
         ({"id_number": ID_A}, {"id_prefix": "2201", "id_status": "malformed"}, "missing"),
@@ -163,6 +165,15 @@ def test_address_and_phone_levels(settings):
         (base, {**base, "addr_detail": "7组88号"}, "same_village"),
         (base, {**base, "village": "前进村", "addr_detail": None}, "same_town"),
         (base, {**base, "town": "兰家镇", "village": "前进村"}, "same_county"),
+        # a side without a village or town cannot disagree on it: its own level
+        (base, {**base, "village": None, "addr_detail": None}, "same_town_village_unknown"),
+        ({**base, "town": None, "village": None}, base, "same_county_town_unknown"),
+        (base, {**base, "addr_detail": None}, "same_village_detail_unknown"),
+        (base, {**base, "village": None}, "same_town_similar_detail"),
+        (base, {**base, "village": "前进村"}, "same_town"),
+        # village names recur across towns: same village name in another town is not the village
+        (base, {**base, "town": "兰家镇", "addr_detail": None}, "same_county"),
+        (base, {**base, "town": None}, "same_village_similar_detail"),
         (base, {**base, "county_code": "220183"}, "different_county"),
         (base, {}, "missing"),
     ]
@@ -247,3 +258,36 @@ def test_unknown_predicate_rejected():
     with pytest.raises(ValueError, match="unknown predicate"):
         settings_from_dict({"blocking_rules": [], "comparisons": [
             {"name": "a", "kind": "custom", "levels": [{"label": "x", "when": {"nonsense": "a"}}]}]})
+
+
+def test_string_metrics_skip_pairs_without_a_common_character():
+    """Names with no character in common skip rapidfuzz (Jaro 0, edit distance = longer length);
+    the values must equal rapidfuzz's for every pair, long names included."""
+    from rapidfuzz.distance import JaroWinkler, Levenshtein
+
+    from matchers.linkage.comparisons import PairContext, shares_a_character
+
+    names_l = ["王伟", "李娜", "欧阳修文", "阿不都热合曼·买买提", "张三", "王伟", None]
+    names_r = ["张强", "李娜娜", "欧阳文", "阿不都热合曼·买买江", "三张", "伟王", "王伟"]
+    left = pd.DataFrame({"name": names_l})
+    right = pd.DataFrame({"name": names_r})
+    store = ColumnStore(left, right)
+    li = np.repeat(np.arange(len(left)), len(right))
+    ri = np.tile(np.arange(len(right)), len(left))
+    ctx = PairContext(store, li, ri)
+    everywhere = np.ones(ctx.n, dtype=bool)
+    jw = ctx.metric("name", "jaro_winkler", everywhere)
+    lev = ctx.metric("name", "levenshtein", everywhere)
+    for k, (a, b) in enumerate(zip(li, ri)):
+        x, y = names_l[a], names_r[b]
+        if x is None:
+            assert np.isnan(jw[k]) and np.isnan(lev[k])
+            continue
+        assert jw[k] == pytest.approx(JaroWinkler.normalized_similarity(x, y))
+        assert lev[k] == Levenshtein.distance(x, y)
+    dp = ctx.distinct("name")
+    share = shares_a_character(store, "name", dp.left, dp.right)
+    assert share is not None and not share.all()  # the filter did skip some pairs
+    # long values (addresses) are not filtered
+    long = ColumnStore(pd.DataFrame({"a": ["吉林大路174号35栋6单元903室"]}), pd.DataFrame({"a": ["全安街308号11栋1单元1303室"]}))
+    assert shares_a_character(long, "a", np.array([0]), np.array([1])) is None

@@ -112,7 +112,8 @@ def test_em_converges_and_links_accurately(result, rosters):
     w = dict(zip(id_model.labels, id_model.weights()))
     assert w["exact"] > 8 and w["different_valid"] < -5 and w["missing"] == 0
     # m of different_valid is fixed (households would teach EM otherwise); u still estimated
-    assert id_model.m[id_model.labels.index("different_valid")] == pytest.approx(0.001)
+    assert id_model.m[id_model.labels.index("different_valid_close")] == pytest.approx(0.001)
+    assert id_model.m[id_model.labels.index("different_valid")] == pytest.approx(0.0001)
     assert 0.5 < id_model.u[id_model.labels.index("different_valid")] < 1
     assert result.model.training["em_anchor"] == "id_number"
     assert 0 < result.model.training["em_anchor_pairs"] < result.model.training["n_candidates"]
@@ -320,3 +321,30 @@ def test_blocking_is_deterministic_and_order_free():
     c = generate_candidates(shuffled, rows, settings)
     keys = {(int(shuffled["record_key"][i]), int(rows["record_key"][j])) for i, j in zip(c.left_pos, c.right_pos)}
     assert keys == {(int(rows["record_key"][i]), int(rows["record_key"][j])) for i, j in pairs}
+
+
+def test_em_level_no_pair_reaches_takes_no_m_from_the_others():
+    """A roster without a detail address never reaches the best address level: its prior m
+    (0.9) must not leave "same village" only the remaining tenth of the matches' mass."""
+    from matchers.linkage.scoring import Patterns, run_em
+
+    settings = settings_from_dict({
+        **TINY,
+        "comparisons": [
+            {"name": "name", "kind": "exact", "column": "name"},
+            {"name": "address", "levels": [
+                {"label": "missing", "is_null": True, "when": {"missing": "village"}},
+                {"label": "exact", "when": {"exact": "detail"}},
+                {"label": "same_village", "when": {"exact": "village"}},
+                {"label": "different", "when": "else"},
+            ]},
+        ],
+    })
+    # name levels: missing, exact, different; 900 matches (exact name, same village), 9000 strangers
+    levels = np.array([[1, 2], [2, 3], [2, 2], [1, 3]], dtype=np.int64)
+    counts = np.array([900.0, 9000.0, 30.0, 30.0])
+    u = {"name": np.array([np.nan, 0.001, 0.999]), "address": np.array([np.nan, 1e-6, 0.001, 0.998999])}
+    model = run_em(Patterns(levels, counts, np.zeros(0, np.int64)), settings, u, 1000, 1000)
+    m = model.comparison("address").m
+    assert m[1] == pytest.approx(0.9)  # unseen: keeps its prior
+    assert m[2] > 0.9  # the level matches do reach gets (nearly) all of their mass

@@ -166,6 +166,7 @@ class DistinctPairs:
         self.right = right.astype(np.int64)
         self._metrics: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._diff: tuple[np.ndarray, ...] | None = None
+        self._share: np.ndarray | bool | None = None
 
     def _todo(self, done: np.ndarray, ids: np.ndarray) -> np.ndarray:
         need = np.zeros(len(done), dtype=bool)
@@ -177,12 +178,27 @@ class DistinctPairs:
         todo = self._todo(done, ids)
         if len(todo):
             uniques = self.store.get(self.column).uniques
+            computed = todo
+            share = self._shares_a_character()
+            if share is not None:
+                # no common character: Jaro is 0 and an edit distance is the longer length
+                lengths = self.store.char_matrix(self.column)[1]
+                none = todo[~share[todo]]
+                values[none] = np.maximum(lengths[self.left[none]], lengths[self.right[none]]) if name in DISTANCES else 0.0
+                todo = todo[share[todo]]
             values[todo] = np.asarray(
                 cpdist(uniques[self.left[todo]], uniques[self.right[todo]], scorer=METRICS[name], workers=WORKERS),
                 dtype=np.float64,
             )
-            done[todo] = True
+            done[computed] = True
         return values[ids]
+
+    def _shares_a_character(self) -> np.ndarray | None:
+        if self._share is None:
+            self._share = shares_a_character(self.store, self.column, self.left, self.right)
+            if self._share is None:
+                self._share = False
+        return None if self._share is False else self._share
 
     def char_diff(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Differing characters (-1 if lengths differ) and the first two differing positions."""
@@ -196,6 +212,29 @@ class DistinctPairs:
             ndiff[todo], first[todo], second[todo] = nd, f, sc
             done[todo] = True
         return ndiff[ids], first[ids], second[ids]
+
+
+SHORT_VALUES = 6
+
+
+def shares_a_character(store: ColumnStore, column: str, ul: np.ndarray, ur: np.ndarray) -> np.ndarray | None:
+    """Per value pair: may the two values have a character in common? Exact for values of at
+    most SHORT_VALUES characters (names); a longer value counts as sharing. None when most
+    values are long (addresses), where the test would cost more than the metric."""
+    uniques = store.get(column).uniques
+    if len(uniques) == 0 or float(np.median(pd.Series(uniques).str.len())) > SHORT_VALUES:
+        return None
+    mat, lengths = store.char_matrix(column)
+    width = min(mat.shape[1], SHORT_VALUES)
+    out = np.zeros(len(ul), dtype=bool)
+    for s in range(0, len(ul), CHUNK):
+        a, b = mat[ul[s:s + CHUNK], :width], mat[ur[s:s + CHUNK], :width]
+        hit = (lengths[ul[s:s + CHUNK]] > width) | (lengths[ur[s:s + CHUNK]] > width)
+        for j in range(width):
+            col = b[:, j:j + 1]
+            hit |= ((a == col) & (col != 0)).any(axis=1)
+        out[s:s + CHUNK] = hit
+    return out
 
 
 def diff_features(store: ColumnStore, column: str, ul: np.ndarray, ur: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -294,6 +333,12 @@ def _pred_hamming_one(ctx: PairContext, params: Any, active: np.ndarray) -> np.n
     column = params if isinstance(params, str) else params["column"]
     pos, _, _, ndiff, _, _ = _char_differences(ctx, column, active)
     return _scatter(ctx, pos, ndiff == 1)
+
+
+def _pred_hamming_at_most(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """Two different values of equal length differing in at most `max` positions."""
+    pos, _, _, ndiff, _, _ = _char_differences(ctx, params["column"], active)
+    return _scatter(ctx, pos, (ndiff >= 1) & (ndiff <= int(params["max"])))
 
 
 def _pred_adjacent_transposition(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
@@ -461,6 +506,7 @@ PREDICATES: dict[str, Predicate] = {
     "levenshtein": _distance_at_most("levenshtein"),
     "damerau_levenshtein": _distance_at_most("damerau_levenshtein"),
     "hamming_one": _pred_hamming_one,
+    "hamming_at_most": _pred_hamming_at_most,
     "adjacent_transposition": _pred_adjacent_transposition,
     "lookalike": _pred_lookalike,
     "month_day_swapped": _pred_month_day_swapped,

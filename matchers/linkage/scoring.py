@@ -155,14 +155,16 @@ def _em_pass(
             null = np.array(comp.null)
             fixed = np.array([lv.fixed for lv in spec.levels])
             by_level = np.bincount(pat.levels[:, k], weights=expected, minlength=len(null))
-            # a level no candidate pair reached tells EM nothing: it keeps its prior m
+            # A level no candidate pair reached tells EM nothing: it keeps its prior m, but
+            # that prior must not take mass from the levels matches do reach (a roster
+            # without a detail address would otherwise leave "same village" a tenth of its m).
             seen = np.bincount(pat.levels[:, k], weights=pat.counts, minlength=len(null)) > 0
             keep = fixed | ~seen
             free = ~null & ~keep
             old = np.array(comp.m, dtype=np.float64)
             new = old.copy()
             mass = by_level[free].sum()
-            budget = 1.0 - np.nansum(old[keep & ~null])
+            budget = 1.0 - np.nansum(old[fixed & ~null])
             if mass > 0 and free.any():
                 new[free] = np.maximum(by_level[free] / mass * budget, M_FLOOR)
             change = max(change, float(np.nanmax(np.abs(new - old), initial=0.0)))
