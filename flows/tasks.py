@@ -17,6 +17,7 @@ from prefect.cache_policies import NONE
 from flows.progress import report
 from matchers import pipeline
 from matchers.outputs import write_json, write_table
+from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
 from schemas.errors import InputError
 
 QUIET = {"cache_policy": NONE, "persist_result": False}
@@ -100,8 +101,13 @@ def carry_review_history(folder: str, out: str, job: str, period: str) -> dict[s
 def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, model: str | None = None) -> dict[str, Any]:
     report(f"linking {left['kind']} × {right['kind']} ({left['rows_used']:,} × {right['rows_used']:,} rows)")
     left_row, right_row = f"{left['kind']}_row", f"{right['kind']}_row"
+    from matchers.review import rejected_pairs
+
+    with _cache_lock(settings.state_home()):  # another run's carry-review-history may be writing the store
+        rejected = rejected_pairs(None, left["kind"], right["kind"])
     return pipeline.link_rosters(left["records_path"], right["records_path"], left_row, right_row, Path(work_dir),
-                                 f"{left['kind']}_{right['kind']}", model_path=model, progress=report)
+                                 f"{left['kind']}_{right['kind']}", model_path=model, progress=report,
+                                 rejected=rejected)
 
 
 @task(name="crosscheck-outputs", **QUIET)
@@ -111,7 +117,8 @@ def crosscheck_outputs(civil: dict, poverty: dict, civil_poverty: dict, folder: 
     report("applying policy rules and writing candidate lists")
     return pipeline.crosscheck_outputs(
         pipeline.IngestResult(**civil), pipeline.IngestResult(**poverty), civil_poverty, Path(folder),
-        pipeline.IngestResult(**health) if health else None, health_poverty, reveal_ids)
+        pipeline.IngestResult(**health) if health else None, health_poverty, reveal_ids,
+        csv_later=JOB_TABLES["crosscheck"])
 
 
 @task(name="health-outputs", **QUIET)
@@ -121,7 +128,7 @@ def health_outputs(health: dict, civil: dict, poverty: dict, health_civil: dict,
     report("applying relief rules and writing candidate lists")
     return pipeline.health_outputs(
         pipeline.IngestResult(**health), pipeline.IngestResult(**civil), pipeline.IngestResult(**poverty),
-        health_civil, health_poverty, Path(folder), reveal_ids)
+        health_civil, health_poverty, Path(folder), reveal_ids, csv_later=JOB_TABLES["health-match"])
 
 
 def _versions() -> dict[str, str]:

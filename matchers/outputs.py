@@ -22,10 +22,12 @@ DIR_MODE = 0o700
 
 def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     """Text cells that Excel would run as a formula are prefixed with an apostrophe."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written into
     for column in out.columns:
         series = out[column]
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
+            if not _may_be_hostile(series):
+                continue
             text = series.astype("string")
             hostile = text.str.startswith(FORMULA_TRIGGERS).fillna(False).to_numpy()
             if hostile.any():
@@ -33,13 +35,32 @@ def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> dict[str, Any]:
-    """stem.csv (UTF-8 with BOM, Excel-safe, IDs as text) and stem.parquet; returns row counts."""
+def _may_be_hostile(series: pd.Series) -> bool:
+    """False when no cell starts with a formula trigger, found in Arrow (a column of text) without a copy."""
+    import pyarrow.compute as pc
+
+    try:
+        text = pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # not plain text: let pandas decide
+        return True
+    first = pc.utf8_slice_codeunits(text, 0, 1)
+    return bool(pc.any(pc.is_in(first, value_set=pa.array(FORMULA_TRIGGERS))).as_py() or False)
+
+
+def write_table(frame: pd.DataFrame, folder: Path, stem: str, csv: bool = True) -> dict[str, Any]:
+    """stem.csv (UTF-8 with BOM, Excel-safe, IDs as text) and stem.parquet; returns row counts.
+
+    csv=False: the Parquet file only, for a table a later step rewrites with more columns (the CSV,
+    the slow part on a million rows, is then written once, by that step).
+    """
     csv_path = folder / f"{stem}.csv"
-    excel_safe(frame).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    written = [folder / f"{stem}.parquet"]
+    if csv:
+        excel_safe(frame).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        written.append(csv_path)
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
     pq.write_table(table.replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
-    for path in (csv_path, folder / f"{stem}.parquet"):
+    for path in written:
         os.chmod(path, FILE_MODE)
     return {"csv": csv_path.name, "parquet": f"{stem}.parquet", "rows": int(len(frame))}
 

@@ -6,19 +6,20 @@ the month's civil and poverty rosters instead of standardising them again.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import os
 import shutil
+import sys
+import threading
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Collection
 
 import pandas as pd
 
 from matchers.outputs import make_private_dir, sha256_file, write_json
-from matchers.standardise import standardise_roster
-from schemas.readers import read_roster
 from schemas.rosters import SCHEMA_DIR, roster_schema
 
 Progress = Callable[[str], None]
@@ -59,6 +60,24 @@ class IngestResult:
         return asdict(self)
 
 
+def _import_validation() -> None:
+    """GX and its pandas engine, quiet as validate_records sets it up; failures are left to that step."""
+    try:
+        from matchers.validation import _quiet_gx
+
+        _quiet_gx()  # as validate_records does before GX is imported
+        importlib.import_module("great_expectations")
+        importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
+    except Exception:  # validate_records imports it again and reports the failure
+        pass
+
+
+def _preload_validation() -> None:
+    """Import Great Expectations (2-4 s) in the background while the roster is read and standardised."""
+    if "great_expectations" not in sys.modules:
+        threading.Thread(target=_import_validation, name="preload-gx", daemon=True).start()
+
+
 def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | None = None,
                   validate: bool = True, progress: Progress | None = None) -> IngestResult:
     """Read, standardise and validate one roster, or reuse the cached result for the same bytes."""
@@ -75,6 +94,11 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         cached = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         cached.source, cached.from_cache = str(path), True
         return cached
+    from matchers.standardise import standardise_roster  # not imported when every roster is cached (pinyin, OpenCC)
+    from schemas.readers import read_roster
+
+    if validate:
+        _preload_validation()
     if progress:
         progress(f"reading {kind} roster")
     raw = read_roster(path, schema, sheet=sheet)
@@ -172,23 +196,42 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     return view.reset_index(drop=True)
 
 
+def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
+    """Only the columns linkage_view uses: the rosters' other columns are not converted to pandas."""
+    import pyarrow.parquet as pq
+
+    wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
+    present = set(pq.read_schema(records_path).names)
+    return pd.read_parquet(records_path, columns=[c for c in wanted if c in present])
+
+
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
                  work_dir: Path, stem: str, model_path: str | Path | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Link two standardised rosters; writes the pairs, the trained model and the blocking report."""
+                 progress: Progress | None = None, rejected: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Link two standardised rosters; writes the pairs, the trained model and the blocking report.
+
+    rejected: the analysts' rejected pairs (review.rejected_pairs), if the caller has read them from the store.
+    """
     from matchers.linkage import LinkageModel, link, load_settings
 
     settings = load_settings("chinese_rosters")
-    left = linkage_view(pd.read_parquet(left_records))
-    right = linkage_view(pd.read_parquet(right_records))
+    left_linked, right_linked = _read_linkage_columns(left_records), _read_linkage_columns(right_records)
+    left, right = linkage_view(left_linked), linkage_view(right_linked)
+    del left_linked, right_linked
     model = LinkageModel.from_json(model_path) if model_path else None
     result = link(left, right, settings, model=model, progress=progress)
+    del left, right
     pairs = result.pairs.rename(columns={"left_key": left_row, "right_key": right_row})
     from matchers.review import drop_rejected_pairs, rejected_pairs
 
     left_kind, right_kind = left_row.removesuffix("_row"), right_row.removesuffix("_row")
-    pairs, rejected_dropped = drop_rejected_pairs(pairs, left_kind, right_kind, pd.read_parquet(left_records),
-                                                  pd.read_parquet(right_records), rejected_pairs(None, left_kind, right_kind))
+    if rejected is None:
+        rejected = rejected_pairs(None, left_kind, right_kind)
+    if rejected.empty or pairs.empty:  # nothing to drop: the whole rosters need not be read again
+        rejected_dropped = 0
+    else:
+        pairs, rejected_dropped = drop_rejected_pairs(pairs, left_kind, right_kind, pd.read_parquet(left_records),
+                                                      pd.read_parquet(right_records), rejected)
     pairs_path = work_dir / f"{stem}_pairs.parquet"
     pairs.to_parquet(pairs_path, index=False)
     trained_path = work_dir / f"{stem}_model.json"
@@ -205,6 +248,19 @@ def link_rosters(left_records: str | Path, right_records: str | Path, left_row: 
     }
 
 
+LINKAGE_ONLY_COLUMNS = ("seq", "name_pinyin", "name_nodot", "surname", "given_name", "id_prefix", "addr_province",
+                        "addr_prefecture", "addr_county", "addr_town", "addr_village", "addr_detail", "addr_norm",
+                        "phone", "phone_norm", "address", "current_address", "registered_address")
+
+
+def read_for_rules(records_path: str | Path) -> pd.DataFrame:
+    """Standardised records without the linkage-only text columns, which rules and display never read."""
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(records_path).names
+    return pd.read_parquet(records_path, columns=[c for c in names if c not in LINKAGE_ONLY_COLUMNS])
+
+
 DISPLAY = {
     "civil": {"name": "民政姓名", "id_number": "民政身份证号", "person_key": "民政人员密钥", "assistance_type": "救助类别", "status": "保障状态"},
     "poverty": {"name": "扶贫姓名", "id_number": "扶贫证件号码", "person_key": "扶贫人员密钥", "household_type": "户类型"},
@@ -213,9 +269,31 @@ DISPLAY = {
 MATCH_COLUMNS = ["match_probability", "match_method", "review_required", "explanation"]
 
 
+def _masked_ids(ids: pd.Series) -> pd.Series:
+    """privacy.mask_id_numbers' text, built in Arrow for IDs of 10+ characters (nearly all of them)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from matchers.privacy import mask_id_numbers
+
+    try:
+        text = pc.fill_null(pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True), "")
+    except (pa.ArrowException, TypeError, ValueError):  # not all text: the plain path
+        return mask_id_numbers(ids)
+    length = pc.utf8_length(text)
+    stars = pc.binary_repeat(pa.scalar("*"), pc.max_element_wise(pc.subtract(length, 10), 0))
+    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 6), stars,
+                                         pc.utf8_slice_codeunits(text, -4, 2**31 - 1), "")
+    out = pd.Series(masked.to_numpy(zero_copy_only=False), index=ids.index, dtype="object")
+    short = pc.less(length, 10).to_numpy(zero_copy_only=False)
+    if short.any():
+        out[short] = mask_id_numbers(ids[short]).to_numpy()
+    return out
+
+
 def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.DataFrame:
     """Columns analysts see for a person: name, ID (masked unless revealed) and categories."""
-    from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
+    from matchers.privacy import person_key_secret, person_keys
 
     row = roster_schema(kind).row_column
     wanted = DISPLAY[kind]
@@ -223,7 +301,7 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
     for column, header in wanted.items():
         if column == "id_number":
             ids = records["id_number"].where(records["id_number"].notna(), records["id_number_raw"])
-            out[header] = ids.fillna("").astype(str) if reveal_ids else mask_id_numbers(ids)
+            out[header] = ids.fillna("").astype(str) if reveal_ids else _masked_ids(ids)
         elif column == "person_key":
             secret = person_key_secret()
             if secret is not None:
@@ -233,13 +311,20 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
     return out
 
 
+def _referenced(records: pd.DataFrame, row: str, table: pd.DataFrame) -> pd.DataFrame:
+    """The records a table refers to: display fields (masking, person keys) only for those."""
+    if table.empty:
+        return records
+    return records[records[row].isin(pd.to_numeric(table[row], errors="coerce").dropna().unique())]
+
+
 def match_table(pairs: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame, left_kind: str, right_kind: str,
                 reveal_ids: bool) -> pd.DataFrame:
     left_row, right_row = roster_schema(left_kind).row_column, roster_schema(right_kind).row_column
     table = pairs[[left_row, right_row, *MATCH_COLUMNS]].copy()
     table["match_probability"] = table["match_probability"].round(6)
-    table = table.merge(display_fields(left, left_kind, reveal_ids), on=left_row, how="left")
-    table = table.merge(display_fields(right, right_kind, reveal_ids), on=right_row, how="left")
+    table = table.merge(display_fields(_referenced(left, left_row, table), left_kind, reveal_ids), on=left_row, how="left")
+    table = table.merge(display_fields(_referenced(right, right_row, table), right_kind, reveal_ids), on=right_row, how="left")
     return table.sort_values([left_row, right_row]).reset_index(drop=True)
 
 
@@ -249,7 +334,7 @@ def with_display(frame: pd.DataFrame, records: dict[str, pd.DataFrame], reveal_i
     for kind, recs in records.items():
         row = roster_schema(kind).row_column
         if row in out.columns:
-            shown = display_fields(recs, kind, reveal_ids)
+            shown = display_fields(_referenced(recs, row, out), kind, reveal_ids)
             out = out.merge(shown, on=row, how="left") if out[row].dtype == "int64" else out.merge(
                 shown.astype({row: "Int64"}), on=row, how="left")
     return out
@@ -257,16 +342,23 @@ def with_display(frame: pd.DataFrame, records: dict[str, pd.DataFrame], reveal_i
 
 def crosscheck_outputs(civil: IngestResult, poverty: IngestResult, civil_poverty: dict[str, Any], folder: Path,
                        health: IngestResult | None = None, health_poverty: dict[str, Any] | None = None,
-                       reveal_ids: bool = False) -> dict[str, Any]:
-    """matches, inclusion_candidates and discrepancies of the monthly cross-check."""
+                       reveal_ids: bool = False, csv_later: Collection[str] = ()) -> dict[str, Any]:
+    """matches, inclusion_candidates and discrepancies of the monthly cross-check.
+
+    csv_later: tables written as Parquet only, because the caller rewrites them (with the review
+    history) right after; their CSV is written then.
+    """
     from matchers import policy as rules
-    from matchers.outputs import write_table
+    from matchers.outputs import write_table as write_both
     from schemas.policy import load_policy
 
+    def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> dict[str, Any]:
+        return write_both(frame, folder, stem, csv=stem not in csv_later)
+
     policy = load_policy()
-    civil_recs, poverty_recs = pd.read_parquet(civil.records_path), pd.read_parquet(poverty.records_path)
+    civil_recs, poverty_recs = read_for_rules(civil.records_path), read_for_rules(poverty.records_path)
     pairs = pd.read_parquet(civil_poverty["pairs_path"])
-    health_recs = pd.read_parquet(health.records_path) if health else None
+    health_recs = read_for_rules(health.records_path) if health else None
     hp_pairs = pd.read_parquet(health_poverty["pairs_path"]) if health_poverty else None
     written = {
         "matches": write_table(match_table(pairs, civil_recs, poverty_recs, "civil", "poverty", reveal_ids), folder, "matches"),
@@ -281,15 +373,19 @@ def crosscheck_outputs(civil: IngestResult, poverty: IngestResult, civil_poverty
 
 
 def health_outputs(health: IngestResult, civil: IngestResult, poverty: IngestResult, health_civil: dict[str, Any],
-                   health_poverty: dict[str, Any], folder: Path, reveal_ids: bool = False) -> dict[str, Any]:
-    """matches, relief_candidates and household_members of the biweekly health matching."""
+                   health_poverty: dict[str, Any], folder: Path, reveal_ids: bool = False,
+                   csv_later: Collection[str] = ()) -> dict[str, Any]:
+    """matches, relief_candidates and household_members of the biweekly health matching (csv_later: as above)."""
     from matchers import policy as rules
-    from matchers.outputs import write_table
+    from matchers.outputs import write_table as write_both
     from schemas.policy import load_policy
 
+    def write_table(frame: pd.DataFrame, folder: Path, stem: str) -> dict[str, Any]:
+        return write_both(frame, folder, stem, csv=stem not in csv_later)
+
     policy = load_policy()
-    health_recs = pd.read_parquet(health.records_path)
-    civil_recs, poverty_recs = pd.read_parquet(civil.records_path), pd.read_parquet(poverty.records_path)
+    health_recs = read_for_rules(health.records_path)
+    civil_recs, poverty_recs = read_for_rules(civil.records_path), read_for_rules(poverty.records_path)
     hc = pd.read_parquet(health_civil["pairs_path"])
     hp = pd.read_parquet(health_poverty["pairs_path"])
     matches = pd.concat([

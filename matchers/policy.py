@@ -17,11 +17,21 @@ YES, NO = "是", "否"
 
 def _categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Category columns as plain text with blanks as "", so masks never meet a missing value."""
-    out = frame.copy()
+    out = frame.copy(deep=False)  # columns are replaced, never written into
     for column in columns:
         if column in out.columns:
-            out[column] = out[column].astype("object").where(out[column].notna(), "").astype(str).str.strip()
+            out[column] = _category_text(out[column])
     return out
+
+
+def _category_text(series: pd.Series) -> pd.Series:
+    """str(value).strip(), blanks as "": computed once per distinct value (categories repeat)."""
+    values = series.astype("object").where(series.notna(), "")
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":  # mixed types: per value, as str() sees them
+        return values.astype(str).str.strip()
+    codes, unique = pd.factorize(values.to_numpy())
+    cleaned = np.array([value.strip() for value in unique], dtype=object)
+    return pd.Series(cleaned[codes] if len(codes) else np.array([], dtype=object), index=series.index, dtype="object")
 
 
 CATEGORY_COLUMNS = ["assistance_type", "status", "household_type", "monitoring_category", "main_risks",

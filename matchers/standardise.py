@@ -1,7 +1,9 @@
 """Turn a roster as read into standardised records, and set aside the rows that cannot be used."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,33 @@ def _blank(series: pd.Series) -> np.ndarray:
     return (series.fillna("").astype(str).str.strip() == "").to_numpy()
 
 
+def _all_blank(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Rows blank in every column: each next column is checked only on the rows still blank."""
+    blank = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        candidates = np.flatnonzero(blank)
+        if len(candidates) == 0:
+            break
+        blank[candidates] = _blank(frame[column].iloc[candidates])
+    return blank
+
+
+def _per_value(series: pd.Series, fn: Callable[[str], object]) -> pd.Series:
+    """fn over series.fillna("").astype(str), once per distinct value (place names and codes repeat)."""
+    values = series.fillna("").to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) != "string":  # not all text: as str() sees each value
+        return series.fillna("").astype(str).map(fn).astype(object)
+    codes, unique = pd.factorize(values)
+    mapped = np.empty(len(unique), dtype=object)
+    mapped[:] = [fn(value) for value in unique]
+    return pd.Series(mapped[codes], index=series.index, dtype=object)
+
+
+def _county_prefix(code: str) -> str | None:
+    prefix = code.strip()[:6]
+    return prefix if re.fullmatch(r"22\d{4}", prefix) else None
+
+
 def _text(series: pd.Series) -> pd.Series:
     """Trimmed text with blanks as missing."""
     out = series.fillna("").astype(str).str.strip()
@@ -39,7 +68,7 @@ def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
     if kind == "civil":
         return frame["address"]
     if kind == "poverty":
-        parts = [frame[c].fillna("").astype(str).str.strip() for c in ("province", "prefecture", "county", "town", "village")]
+        parts = [_per_value(frame[c], str.strip) for c in ("province", "prefecture", "county", "town", "village")]
         return parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
     return frame["current_address"]
 
@@ -48,8 +77,7 @@ def _residence_county(frame: pd.DataFrame, kind: str, addresses: pd.DataFrame) -
     """Current county code of where the person lives, from the best source each roster has."""
     county = addresses["addr_county_code"]
     if kind == "civil":
-        code = frame["division_code"].fillna("").astype(str).str.strip().str[:6]
-        from_code = current_county_code(code.where(code.str.fullmatch(r"22\d{4}"), None))
+        from_code = current_county_code(_per_value(frame["division_code"], _county_prefix))
         county = from_code.where(from_code.notna(), county)
     elif kind == "health":
         reported = parse_county(frame["report_area"])
@@ -82,7 +110,7 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
 
     data_columns = [spec.name for spec in schema.fields if spec.name != "seq"]
     raw_data = frame.rename(columns={"id_number_raw": "id_number"})[data_columns]
-    all_blank = np.logical_and.reduce([_blank(raw_data[c]) for c in data_columns])
+    all_blank = _all_blank(raw_data, data_columns)
     reasons = pd.Series("", index=out.index, dtype="object")
     read_problem = frame[READ_PROBLEM].fillna("").astype(str)
     no_name = _blank(frame["name"])

@@ -362,6 +362,19 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
     return items.reset_index(drop=True)
 
 
+def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.DataFrame:
+    """The columns record_identities uses, of the wanted rows only (filtered before pandas sees them)."""
+    import pyarrow.parquet as pq
+
+    row = f"{kind}_row"
+    wanted = dict.fromkeys([row, "id_number", *FINGERPRINT_COLUMNS, *FALLBACK_KEY_COLUMNS, "county_code"])
+    present = set(pq.read_schema(path).names)
+    columns = [c for c in wanted if c in present]
+    if rows is None or row not in present:
+        return pd.read_parquet(path, columns=columns)
+    return pd.read_parquet(path, columns=columns, filters=[(row, "in", pd.unique(np.asarray(rows, dtype="int64")).tolist())])
+
+
 def load_identities(manifest: dict, home: Path | None = None,
                     rows: dict[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
     """Person keys, fingerprints and counties of a run's inputs (the referenced rows), from the ingest cache."""
@@ -375,7 +388,8 @@ def load_identities(manifest: dict, home: Path | None = None,
             raise StoreError(f"the standardised {entry['kind']} roster of this run is no longer in {home / 'cache'}: "
                              "run the job again on the same file, then record it")
         wanted = rows.get(entry["kind"]) if rows is not None else None
-        out[entry["kind"]] = record_identities(pd.read_parquet(path), entry["kind"], rows=wanted, memo=memo)
+        out[entry["kind"]] = record_identities(_identity_columns(path, entry["kind"], wanted), entry["kind"],
+                                               rows=wanted, memo=memo)
     return out
 
 
