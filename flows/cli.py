@@ -85,6 +85,11 @@ def _audit_reveal(job: str, run_id: str, summary: dict) -> None:
     console.print(f"  full ID numbers written; recorded in {log}", highlight=False)
 
 
+def _sheets(**by_kind: Optional[str]) -> Optional[dict[str, str]]:
+    chosen = {kind: name for kind, name in by_kind.items() if name}
+    return chosen or None
+
+
 def _print_summary(title: str, summary: dict) -> None:
     console.print(f"[bold green]{title}[/] → {summary['out']}  ({summary['seconds']:.1f} s)", highlight=False)
     for kind, counts in summary["inputs"].items():
@@ -104,6 +109,9 @@ def crosscheck(
     period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
     model: Optional[Path] = typer.Option(None, help="reuse a saved linkage model (model_civil_poverty.json)"),
     reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
+    civil_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx civil roster (default: the first)"),
+    poverty_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx poverty roster (default: the first)"),
+    health_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx infection list (default: the first)"),
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
     period = _check_period(period)
@@ -111,7 +119,8 @@ def crosscheck(
 
     summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
                    period=period, health=str(health) if health else None,
-                   model=str(model) if model else None, reveal_ids=reveal_ids)
+                   model=str(model) if model else None, reveal_ids=reveal_ids,
+                   sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
     _print_summary("crosscheck finished", summary)
 
 
@@ -123,13 +132,17 @@ def health_match(
     out: Path = typer.Option(..., help="output folder (replaced only when the run succeeds)"),
     period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
     reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
+    civil_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx civil roster (default: the first)"),
+    poverty_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx poverty roster (default: the first)"),
+    health_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx infection list (default: the first)"),
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
     period = _check_period(period)
     from flows.jobs import health_match_flow
 
     summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
-                   period=period, reveal_ids=reveal_ids)
+                   period=period, reveal_ids=reveal_ids,
+                   sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
     _print_summary("health matching finished", summary)
 
 

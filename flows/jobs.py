@@ -19,11 +19,12 @@ def default_period() -> str:
     return date.today().strftime("%Y-%m")
 
 
-def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]) -> tuple[dict[str, dict], str | None]:
+def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float],
+                sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], str | None]:
     ingests: dict[str, dict] = {}
     for kind, path in paths.items():
         began = time.perf_counter()
-        result = tasks.ingest_roster(path, kind, cache_dir)
+        result = tasks.ingest_roster(path, kind, cache_dir, (sheets or {}).get(kind))
         timings[f"ingest_{kind}"] = time.perf_counter() - began
         if "error" in result:
             return ingests, result["error"]
@@ -45,14 +46,14 @@ def _save_models(links: dict[str, dict], folder: Path) -> None:
 
 @flow(name="poverty-crosscheck", log_prints=False, validate_parameters=True)
 def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = None, health: str | None = None,
-                    model: str | None = None, reveal_ids: bool = False) -> State:
+                    model: str | None = None, reveal_ids: bool = False, sheets: dict[str, str] | None = None) -> State:
     """Monthly: civil-affairs roster × poverty-alleviation roster (optionally the infection list)."""
     started = time.perf_counter()
     period = period or default_period()
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
     paths = {"civil": civil, "poverty": poverty} | ({"health": health} if health else {})
-    ingests, error = _ingest_all(paths, cache, timings)
+    ingests, error = _ingest_all(paths, cache, timings, sheets)
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:
@@ -73,13 +74,13 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
 
 @flow(name="health-relief-matching", log_prints=False, validate_parameters=True)
 def health_match_flow(health: str, civil: str, poverty: str, out: str, period: str | None = None,
-                      reveal_ids: bool = False) -> State:
+                      reveal_ids: bool = False, sheets: dict[str, str] | None = None) -> State:
     """Biweekly: infection list × both assistance rosters, relief candidates and households."""
     started = time.perf_counter()
     period = period or default_period()
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
-    ingests, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings)
+    ingests, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings, sheets)
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -137,3 +138,28 @@ def test_crosscheck_prints_a_summary_that_matches_the_manifest(prefect_api, smal
     assert summary_numbers(result.stderr) == expected
     assert len(result.stderr.strip().splitlines()) == 1 + 3 + 3 + 1
     assert result.stdout == ""
+
+
+@pytest.mark.prefect
+def test_named_sheet_is_read_and_a_wrong_one_is_one_line(prefect_api, small_rosters, tmp_path, runner):
+    import openpyxl
+
+    civil = pd.read_csv(small_rosters["civil"], dtype=str, keep_default_na=False, encoding="gb18030")
+    book = openpyxl.Workbook()
+    book.active.title = "说明"
+    book.active.append(["本表为民政救助对象名册"])
+    sheet = book.create_sheet("名册")
+    sheet.append(list(civil.columns))
+    for row in civil.itertuples(index=False):
+        sheet.append(list(row))
+    path = tmp_path / "civil.xlsx"
+    book.save(path)
+    common = ["crosscheck", "--civil", str(path), "--poverty", str(small_rosters["poverty"]), "--period", "2026-11"]
+    good = runner.invoke(app, [*common, "--out", str(tmp_path / "good"), "--civil-sheet", "名册"])
+    assert good.exit_code == 0, good.output
+    manifest = json.loads((tmp_path / "good" / "manifest.json").read_text(encoding="utf-8"))
+    assert next(i for i in manifest["inputs"] if i["kind"] == "civil")["rows_read"] == len(civil)
+    bad = runner.invoke(app, [*common, "--out", str(tmp_path / "bad"), "--civil-sheet", "没有这个表"])
+    assert bad.exit_code == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "civil.xlsx" in lines[0] and "没有这个表" in lines[0], lines
