@@ -100,18 +100,26 @@ def _print_summary(title: str, summary: dict) -> None:
     console.print(f"  {'rejects.csv':<28} {summary['rejects']:>9,} rows", highlight=False)
 
 
+OUT_OPTION = typer.Option(..., help="output folder (replaced only when the run succeeds)")
+PERIOD_OPTION = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)")
+REVEAL_OPTION = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)")
+CIVIL_SHEET = typer.Option(None, help="sheet of an .xlsx civil roster (default: the first)")
+POVERTY_SHEET = typer.Option(None, help="sheet of an .xlsx poverty roster (default: the first)")
+HEALTH_SHEET = typer.Option(None, help="sheet of an .xlsx infection list (default: the first)")
+
+
 @app.command()
 def crosscheck(
     civil: Path = typer.Option(..., help="civil-affairs assistance roster (CSV, XLSX or Parquet)"),
     poverty: Path = typer.Option(..., help="poverty-alleviation roster"),
-    out: Path = typer.Option(..., help="output folder (replaced only when the run succeeds)"),
+    out: Path = OUT_OPTION,
     health: Optional[Path] = typer.Option(None, help="infection list: marks households with confirmed cases"),
-    period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
+    period: Optional[str] = PERIOD_OPTION,
     model: Optional[Path] = typer.Option(None, help="reuse a saved linkage model (model_civil_poverty.json)"),
-    reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
-    civil_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx civil roster (default: the first)"),
-    poverty_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx poverty roster (default: the first)"),
-    health_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx infection list (default: the first)"),
+    reveal_ids: bool = REVEAL_OPTION,
+    civil_sheet: Optional[str] = CIVIL_SHEET,
+    poverty_sheet: Optional[str] = POVERTY_SHEET,
+    health_sheet: Optional[str] = HEALTH_SHEET,
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
     period = _check_period(period)
@@ -129,12 +137,12 @@ def health_match(
     health: Path = typer.Option(..., help="infection list from the health commission"),
     civil: Path = typer.Option(..., help="civil-affairs assistance roster"),
     poverty: Path = typer.Option(..., help="poverty-alleviation roster"),
-    out: Path = typer.Option(..., help="output folder (replaced only when the run succeeds)"),
-    period: Optional[str] = typer.Option(None, help="month the run is for, YYYY-MM (default: this month)"),
-    reveal_ids: bool = typer.Option(False, "--reveal-ids", help="write full ID numbers (authorised use; audited)"),
-    civil_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx civil roster (default: the first)"),
-    poverty_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx poverty roster (default: the first)"),
-    health_sheet: Optional[str] = typer.Option(None, help="sheet of an .xlsx infection list (default: the first)"),
+    out: Path = OUT_OPTION,
+    period: Optional[str] = PERIOD_OPTION,
+    reveal_ids: bool = REVEAL_OPTION,
+    civil_sheet: Optional[str] = CIVIL_SHEET,
+    poverty_sheet: Optional[str] = POVERTY_SHEET,
+    health_sheet: Optional[str] = HEALTH_SHEET,
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
     period = _check_period(period)
