@@ -60,10 +60,10 @@ def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None
 
 @contextmanager
 def _cache_lock(cache_dir: Path) -> Iterator[None]:
-    """One ingest at a time per cache: on the 1st both schedules fire at 03:00 and read the same exports.
+    """One writer at a time per folder: on the 1st both schedules fire at 03:00.
 
-    A cache entry is written file by file; without the lock one run could read a records.parquet the
-    other is still writing.
+    On the cache it saves standardising the same export twice; on the state folder it guards the
+    DuckDB history store, which admits one writing process.
     """
     try:
         import fcntl
