@@ -23,15 +23,17 @@ from matchers.outputs import make_private_dir, sha256_file, write_json
 from schemas.rosters import SCHEMA_DIR, roster_schema
 
 Progress = Callable[[str], None]
-STANDARDISER_MODULES = ("ids", "names", "addresses", "dates", "phones", "standardise")
+STANDARDISER_MODULES = ("ids", "names", "addresses", "dates", "phones", "standardise", "validation")
 
 
 def standardiser_version() -> str:
-    """Hash of the code and data that shape a standardised roster: a change invalidates the cache."""
+    """Hash of the code and data that shape a standardised, validated roster: a change invalidates the cache."""
     digest = hashlib.sha256()
     here = Path(__file__).resolve().parent
     for name in STANDARDISER_MODULES:
         digest.update((here / f"{name}.py").read_bytes())
+    for suite in sorted((here.parent / "expectations").glob("*.json")):
+        digest.update(suite.read_bytes())
     for path in sorted(SCHEMA_DIR.glob("*.csv")) + [SCHEMA_DIR / "rosters.yaml", SCHEMA_DIR / "readers.py"]:
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
