@@ -20,6 +20,7 @@ from typing import Any, Callable, Collection
 import pandas as pd
 
 from matchers.outputs import make_private_dir, sha256_file, write_json
+from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
 from schemas.rosters import SCHEMA_DIR, roster_schema
 
 Progress = Callable[[str], None]
@@ -271,39 +272,15 @@ DISPLAY = {
 MATCH_COLUMNS = ["match_probability", "match_method", "review_required", "explanation"]
 
 
-def _masked_ids(ids: pd.Series) -> pd.Series:
-    """privacy.mask_id_numbers' text, built in Arrow for IDs of 10+ characters (nearly all of them)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from matchers.privacy import mask_id_numbers
-
-    try:
-        text = pc.fill_null(pa.array(ids.to_numpy(dtype=object), type=pa.string(), from_pandas=True), "")
-    except (pa.ArrowException, TypeError, ValueError):  # not all text: the plain path
-        return mask_id_numbers(ids)
-    length = pc.utf8_length(text)
-    stars = pc.binary_repeat(pa.scalar("*"), pc.max_element_wise(pc.subtract(length, 10), 0))
-    masked = pc.binary_join_element_wise(pc.utf8_slice_codeunits(text, 0, 6), stars,
-                                         pc.utf8_slice_codeunits(text, -4, 2**31 - 1), "")
-    out = pd.Series(masked.to_numpy(zero_copy_only=False), index=ids.index, dtype="object")
-    short = pc.less(length, 10).to_numpy(zero_copy_only=False)
-    if short.any():
-        out[short] = mask_id_numbers(ids[short]).to_numpy()
-    return out
-
-
 def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.DataFrame:
     """Columns analysts see for a person: name, ID (masked unless revealed) and categories."""
-    from matchers.privacy import person_key_secret, person_keys
-
     row = roster_schema(kind).row_column
     wanted = DISPLAY[kind]
     out = pd.DataFrame({row: records[row].astype("int64")})
     for column, header in wanted.items():
         if column == "id_number":
             ids = records["id_number"].where(records["id_number"].notna(), records["id_number_raw"])
-            out[header] = ids.fillna("").astype(str) if reveal_ids else _masked_ids(ids)
+            out[header] = ids.fillna("").astype(str) if reveal_ids else mask_id_numbers(ids)
         elif column == "person_key":
             secret = person_key_secret()
             if secret is not None:

@@ -8,9 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers.outputs import FORMULA_TRIGGERS, excel_safe, write_table
-from matchers.pipeline import _masked_ids
 from matchers.policy import _category_text
-from matchers.privacy import mask_id_numbers
+from matchers.privacy import _mask_plain, mask_id_numbers
 from matchers.standardise import _all_blank, _blank, _county_prefix, _per_value
 
 cells = st.one_of(st.none(), st.text(alphabet="0123456789Xx 中=+-@\t\r\n*", max_size=22))
@@ -20,12 +19,12 @@ cells = st.one_of(st.none(), st.text(alphabet="0123456789Xx 中=+-@\t\r\n*", max
 @given(st.lists(cells, max_size=20))
 def test_masked_ids_as_privacy_masks_them(values: list[str | None]) -> None:
     ids = pd.Series(values, dtype=object)
-    assert _masked_ids(ids).tolist() == mask_id_numbers(ids).tolist()
+    assert mask_id_numbers(ids).tolist() == _mask_plain(ids).tolist()
 
 
 def test_masked_ids_of_non_text_fall_back() -> None:
     ids = pd.Series(["220102194705250518", 12345, None], dtype=object)
-    assert _masked_ids(ids).tolist() == mask_id_numbers(ids).tolist()
+    assert mask_id_numbers(ids).tolist() == _mask_plain(ids).tolist()
 
 
 @settings(max_examples=200, deadline=None)
