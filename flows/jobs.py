@@ -63,12 +63,7 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
         began = time.perf_counter()
         outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
                                            ingests.get("health"), links.get("health_poverty"), reveal_ids)
-        timings["rules_and_outputs"] = time.perf_counter() - began
-        _save_models(links, folder)
-        _drop_work_files(links)
-        manifest = tasks.write_manifest("crosscheck", period, str(folder), list(ingests.values()), links, outputs,
-                                        timings, started)
-        tasks.carry_review_history(str(folder), out, "crosscheck", period)
+        manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, began, started)
     return Completed(message="crosscheck finished", data=_summary(manifest, out))
 
 
@@ -91,13 +86,19 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
         began = time.perf_counter()
         outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"], links["health_civil"],
                                        links["health_poverty"], str(folder), reveal_ids)
-        timings["rules_and_outputs"] = time.perf_counter() - began
-        _save_models(links, folder)
-        _drop_work_files(links)
-        manifest = tasks.write_manifest("health-match", period, str(folder), list(ingests.values()), links, outputs,
-                                        timings, started)
-        tasks.carry_review_history(str(folder), out, "health-match", period)
+        manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, began, started)
     return Completed(message="health matching finished", data=_summary(manifest, out))
+
+
+def _finish(job: str, period: str, folder: Path, out: str, ingests: dict[str, dict], links: dict[str, dict],
+            outputs: dict, timings: dict[str, float], rules_began: float, started: float) -> dict:
+    """What both jobs do once their lists are written: models, manifest, review history."""
+    timings["rules_and_outputs"] = time.perf_counter() - rules_began
+    _save_models(links, folder)
+    _drop_work_files(links)
+    manifest = tasks.write_manifest(job, period, str(folder), list(ingests.values()), links, outputs, timings, started)
+    tasks.carry_review_history(str(folder), out, job, period)
+    return manifest
 
 
 def _drop_work_files(links: dict[str, dict]) -> None:
