@@ -7,10 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-
-def state_home() -> Path:
-    """$RELIEFMATCH_HOME, by default .reliefmatch/ in the working directory."""
-    return Path(os.environ.get("RELIEFMATCH_HOME", ".reliefmatch")).resolve()
+from matchers.state import state_home  # re-exported: flows use settings.state_home
 
 
 def configure_prefect() -> None:

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from matchers.addresses import current_county_code
 from matchers.privacy import store_secret
+from matchers.state import state_home
 
 STORE_FILE = "reliefmatch.duckdb"
 KINDS = ("civil", "poverty", "health")
@@ -88,11 +89,6 @@ CREATE TABLE IF NOT EXISTS decisions (
 
 class StoreError(RuntimeError):
     """A run cannot be recorded or found; the message names the folder and what to do."""
-
-
-def state_home() -> Path:
-    """$RELIEFMATCH_HOME, by default .reliefmatch/ in the working directory (as flows.settings)."""
-    return Path(os.environ.get("RELIEFMATCH_HOME", ".reliefmatch")).resolve()
 
 
 def default_store_path() -> Path:
