@@ -63,6 +63,7 @@ _CN_NUMERAL_BEFORE_UNIT = re.compile(rf"(?<![{_CN_DIGITS}])([{_CN_DIGITS}]+)(?={
 _BUILDING_UNIT_ROOM = re.compile(r"(\d+)-(\d+)-(\d+)(?:室|号)?")
 _BUILDING = re.compile(r"(\d+)(?:号楼|幢|栋)")
 _ROOM_AFTER_UNIT = re.compile(r"单元(\d+)(?![\d室号层])")
+_DETAIL_NEEDS_WORK = re.compile(rf"[0-9#第]|[{_CN_DIGITS}](?:{_UNITS})")  # else normalise_detail changes nothing
 _TOWN_SUFFIX = re.compile(r"街道办事处|街道|镇|乡|苏木")
 _VILLAGE_SUFFIX = re.compile(r"村民委员会|村委会|社区居民委员会|社区居委会|社区|居民委员会|居委会|村")
 _VILLAGE_CANON = {
@@ -98,9 +99,22 @@ class _Divisions:
     counties: dict[str, _Alias] = field(default_factory=dict)
     prefectures: dict[str, _Alias] = field(default_factory=dict)
     provinces: dict[str, _Alias] = field(default_factory=dict)
-    max_county_alias: int = 0
-    max_prefecture_alias: int = 0
-    max_province_alias: int = 0
+    county_shape: "_AliasShape | None" = None
+    prefecture_shape: "_AliasShape | None" = None
+    province_shape: "_AliasShape | None" = None
+
+
+@dataclass(frozen=True)
+class _AliasShape:
+    """Alias lengths (longest first) and two-character starts of a table: most lookups end at the start check."""
+
+    lengths: tuple[int, ...]
+    starts: frozenset[str]
+
+    @classmethod
+    def of(cls, table: dict[str, _Alias]) -> "_AliasShape":
+        usable = [alias for alias in table if len(alias) >= 2]
+        return cls(tuple(sorted({len(a) for a in usable}, reverse=True)), frozenset(a[:2] for a in usable))
 
 
 def load_divisions() -> list[dict[str, str]]:
@@ -227,19 +241,23 @@ def _divisions() -> _Divisions:
         short = re.sub(r"(壮族|回族|维吾尔)?(自治区|特别行政区|省|市)$", "", name)
         if short != name:
             _add_alias(d.provinces, short, name, True)
-    d.max_county_alias = max(map(len, d.counties))
-    d.max_prefecture_alias = max(map(len, d.prefectures))
-    d.max_province_alias = max(map(len, d.provinces))
+    d.county_shape, d.prefecture_shape = _AliasShape.of(d.counties), _AliasShape.of(d.prefectures)
+    d.province_shape = _AliasShape.of(d.provinces)
     return d
 
 
-def _match_prefix(text: str, table: dict[str, _Alias], longest: int) -> tuple[str, _Alias] | None:
+def _match_prefix(text: str, table: dict[str, _Alias], shape: _AliasShape) -> tuple[str, _Alias] | None:
     """Longest alias at the start of text; a bare alias must not run into a street or suffix."""
-    for length in range(min(longest, len(text)), 1, -1):
+    if text[:2] not in shape.starts:
+        return None
+    size = len(text)
+    for length in shape.lengths:
+        if length > size:
+            continue
         alias = table.get(text[:length])
         if alias is None:
             continue
-        if alias.bare and len(text) > length and text[length] in _BARE_GUARD:
+        if alias.bare and size > length and text[length] in _BARE_GUARD:
             continue
         return text[:length], alias
     return None
@@ -298,6 +316,8 @@ def _cn_to_int(numeral: str) -> int:
 
 def normalise_detail(detail: str) -> str:
     """Unify 号/#, building-unit-room notation and numerals placed right before a unit word."""
+    if not _DETAIL_NEEDS_WORK.search(detail):
+        return detail
     text = detail.replace("#", "号")
     text = _ORDINAL.sub("", text)
     text = _CN_NUMERAL_BEFORE_UNIT.sub(lambda m: str(_cn_to_int(m.group(1))), text)
@@ -350,29 +370,28 @@ def _prefecture_name(code: str | None) -> str | None:
     return _divisions().current_name.get(code) if code else None
 
 
-@lru_cache(maxsize=300_000)
-def parse_address(raw: str) -> tuple[str | None, ...]:
-    """One address to the ADDRESS_COLUMNS values; cached because addresses repeat."""
-    text = _clean(raw)
-    if not text:
-        return (None,) * len(ADDRESS_COLUMNS)
+_Division = tuple  # (province, prefecture, county, county_code, rest of the text)
+
+
+def _parse_division(text: str) -> _Division:
+    """Province, prefecture and county at the start of a cleaned address, and what follows them."""
     d = _divisions()
     province = prefecture = county = code = None
     prefecture_code_ = None
     foreign = False
 
-    hit = _match_prefix(text, d.provinces, d.max_province_alias)
+    hit = _match_prefix(text, d.provinces, d.province_shape)
     if hit:
         province = hit[1].codes[0]
         text = text[len(hit[0]) :]
         foreign = province != JILIN_PROVINCE
     if not foreign:
-        hit = _match_prefix(text, d.prefectures, d.max_prefecture_alias)
+        hit = _match_prefix(text, d.prefectures, d.prefecture_shape)
         if hit:
             prefecture_code_ = hit[1].codes[0]
             prefecture = d.current_name[prefecture_code_]
             text = text[len(hit[0]) :]
-        hit = _match_prefix(text, d.counties, d.max_county_alias)
+        hit = _match_prefix(text, d.counties, d.county_shape)
         if hit:
             code = _resolve_county(hit[1], prefecture_code_)
             county = (d.current_name.get(code) or d.latest_name.get(code)) if code else hit[0]
@@ -402,20 +421,55 @@ def parse_address(raw: str) -> tuple[str | None, ...]:
         province = JILIN_PROVINCE
     elif prefecture:
         province = JILIN_PROVINCE
+    return (province, prefecture, county, code, text)
 
-    town, text = _take_place(text, _TOWN_SUFFIX, "town")
-    village, text = _take_place(text, _VILLAGE_SUFFIX, "village")
-    detail = normalise_detail(text) or None
-    parts = (province, prefecture, county, town, village, detail)
-    norm = "".join(p for p in parts if p) or None
+
+def _parse_places(rest: str) -> tuple[str | None, str | None, str | None]:
+    """Town, village and normalised detail of what follows the county."""
+    town, rest = _take_place(rest, _TOWN_SUFFIX, "town")
+    village, rest = _take_place(rest, _VILLAGE_SUFFIX, "village")
+    return town, village, normalise_detail(rest) or None
+
+
+def _assemble(division: _Division, places: tuple[str | None, str | None, str | None]) -> tuple[str | None, ...]:
+    province, prefecture, county, code, _ = division
+    town, village, detail = places
+    norm = "".join(p for p in (province, prefecture, county, town, village, detail) if p) or None
     return (province, prefecture, county, code, town, village, detail, norm)
 
 
+def parse_address(raw: str) -> tuple[str | None, ...]:
+    """One address to the ADDRESS_COLUMNS values."""
+    text = _clean(raw)
+    if not text:
+        return (None,) * len(ADDRESS_COLUMNS)
+    division = _parse_division(text)
+    return _assemble(division, _parse_places(division[-1]))
+
+
 def _parse_uniques(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """(per-row index into the parsed table, parsed table with a trailing all-None row)."""
+    """(per-row index into the parsed table, parsed table with a trailing all-None row).
+
+    Two levels of distinct values: the division part is read once per distinct address, the
+    town/village/detail part once per distinct remainder (the same streets follow many spellings
+    of the same county).
+    """
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    rows = [parse_address(str(value)) for value in uniques]
-    rows.append((None,) * len(ADDRESS_COLUMNS))
+    texts = [_clean(str(value)) for value in uniques]
+    divisions = [_parse_division(text) if text else None for text in texts]
+    places: dict[str, tuple[str | None, str | None, str | None]] = {}
+    empty = (None,) * len(ADDRESS_COLUMNS)
+    rows = []
+    for division in divisions:
+        if division is None:
+            rows.append(empty)
+            continue
+        rest = division[-1]
+        parsed = places.get(rest)
+        if parsed is None:
+            parsed = places[rest] = _parse_places(rest)
+        rows.append(_assemble(division, parsed))
+    rows.append(empty)
     table = np.empty((len(rows), len(ADDRESS_COLUMNS)), dtype=object)
     table[:] = rows
     return np.where(codes < 0, len(rows) - 1, codes), table
