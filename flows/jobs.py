@@ -21,13 +21,17 @@ def default_period() -> str:
 
 def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float],
                 sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], str | None]:
+    """All rosters at once (big ones standardise in child processes); the first bad input, in argument order."""
+    futures = {kind: tasks.ingest_roster.submit(path, kind, cache_dir, (sheets or {}).get(kind))
+               for kind, path in paths.items()}
     ingests: dict[str, dict] = {}
-    for kind, path in paths.items():
-        began = time.perf_counter()
-        result = tasks.ingest_roster(path, kind, cache_dir, (sheets or {}).get(kind))
-        timings[f"ingest_{kind}"] = time.perf_counter() - began
+    for kind, future in futures.items():
+        result = future.result()
         if "error" in result:
+            for other in futures.values():
+                other.wait()
             return ingests, result["error"]
+        timings[f"ingest_{kind}"] = result.pop("seconds")
         ingests[kind] = result
     return ingests, None
 

@@ -50,27 +50,32 @@ def withhold_details(step: Step) -> Step:
 @task(name="ingest-roster", retries=2, retry_delay_seconds=1, **QUIET)
 @withhold_details
 def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None) -> dict[str, Any]:
-    """Read, standardise and validate one roster. Bad input comes back as {'error': message}."""
+    """Read, standardise and validate one roster. Bad input comes back as {'error': message}.
+
+    Big exports are standardised in a child process, so the flow's concurrent ingests use both cores.
+    """
+    began = time.perf_counter()
     try:
-        with _cache_lock(Path(cache_dir)):
-            return pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, progress=report).to_dict()
+        with _cache_lock(Path(cache_dir), f".ingest-{kind}.lock"):
+            result = pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, progress=report).to_dict()
     except InputError as error:
         return {"error": str(error)}
+    return result | {"seconds": time.perf_counter() - began}
 
 
 @contextmanager
-def _cache_lock(cache_dir: Path) -> Iterator[None]:
-    """One writer at a time per folder: on the 1st both schedules fire at 03:00.
+def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
+    """One writer at a time per lock file: on the 1st both schedules fire at 03:00.
 
-    On the cache it saves standardising the same export twice; on the state folder it guards the
-    DuckDB history store, which admits one writing process.
+    On the cache (one lock per roster kind) it saves standardising the same export twice; on the
+    state folder it guards the DuckDB history store, which admits one writing process.
     """
     try:
         import fcntl
     except ImportError:  # not POSIX: no lock
         yield
         return
-    with open(cache_dir / ".ingest.lock", "a") as handle:
+    with open(cache_dir / name, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

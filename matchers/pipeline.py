@@ -75,17 +75,36 @@ def _import_validation() -> None:
         pass
 
 
+_preloading: list[threading.Thread] = []
+
+
 def _preload_validation() -> None:
     """Import Great Expectations (2-4 s) in the background while the roster is read and standardised."""
-    if "great_expectations" not in sys.modules:
-        threading.Thread(target=_import_validation, name="preload-gx", daemon=True).start()
+    if "great_expectations" not in sys.modules and not any(t.is_alive() for t in _preloading):
+        thread = threading.Thread(target=_import_validation, name="preload-gx", daemon=True)
+        thread.start()
+        _preloading.append(thread)
+
+
+def _await_preloaded_validation() -> None:
+    """GX's modules import each other in cycles: a second import started mid-way sees them half-made."""
+    while _preloading:
+        _preloading.pop().join()
+
+
+ISOLATE_BYTES = 32 * 2**20  # an export this big standardises in a process of its own: two rosters, two cores
 
 
 def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | None = None,
-                  validate: bool = True, progress: Progress | None = None) -> IngestResult:
-    """Read, standardise and validate one roster, or reuse the cached result for the same bytes."""
+                  validate: bool = True, progress: Progress | None = None,
+                  isolate: bool | None = None) -> IngestResult:
+    """Read, standardise and validate one roster, or reuse the cached result for the same bytes.
+
+    isolate: do the work in a child process (default: for exports of ISOLATE_BYTES or more), so
+    that callers ingesting several rosters from threads use every core.
+    """
     path = Path(path)
-    schema = roster_schema(kind)
+    roster_schema(kind)  # an unknown kind fails before any work
     if not path.is_file():
         from schemas.errors import InputError
         raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
@@ -97,9 +116,24 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         cached = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         cached.source, cached.from_cache = str(path), True
         return cached
+    if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        if progress:
+            progress(f"reading and standardising {kind} roster ({path.stat().st_size / 2**20:,.0f} MiB)")
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
+            return child.submit(_build_entry, path, kind, digest, entry, sheet, validate, None).result()
+    return _build_entry(path, kind, digest, entry, sheet, validate, progress)
+
+
+def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, validate: bool,
+                 progress: Progress | None) -> IngestResult:
+    """The cache entry of one roster, built aside and renamed into place when complete."""
     from matchers.standardise import standardise_roster  # not imported when every roster is cached (pinyin, OpenCC)
     from schemas.readers import read_roster
 
+    schema = roster_schema(kind)
     if validate:
         _preload_validation()
     if progress:
@@ -108,7 +142,7 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
     if progress:
         progress(f"standardising {kind} roster ({raw.rows_read:,} rows)")
     standard = standardise_roster(raw)
-    building = make_private_dir(cache_dir / f".{name}.building-{uuid.uuid4().hex[:8]}")
+    building = make_private_dir(entry.parent / f".{entry.name}.building-{uuid.uuid4().hex[:8]}")
     try:
         standard.records.to_parquet(building / "records.parquet", index=False)
         standard.rejects.to_parquet(building / "rejects.parquet", index=False)
@@ -116,6 +150,7 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         if validate:
             if progress:
                 progress(f"validating {kind} roster")
+            _await_preloaded_validation()
             from matchers.validation import validate_records
 
             validation = validate_records(kind, standard.records, building, build_docs=True).to_dict()

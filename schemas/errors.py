@@ -12,3 +12,7 @@ class InputError(Exception):
         self.row = row
         where = f"{file}, row {row}" if row is not None else file
         super().__init__(f"{where}: {problem}. {fix}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str, str, int | None]]:
+        """Rebuilt from its parts when it crosses a process boundary (rosters standardise in child processes)."""
+        return (type(self), (self.file, self.problem, self.fix, self.row))

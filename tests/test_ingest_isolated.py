@@ -1,0 +1,37 @@
+"""Ingesting in a child process (big exports) gives what ingesting in process gives, errors included."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+
+from matchers.pipeline import ingest_roster
+from schemas.errors import InputError
+
+
+def test_input_error_survives_pickling() -> None:
+    error = InputError("civil.csv", "the header row has no 身份证号码 column", "Add it", row=3)
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.file, copy.row) == (InputError, str(error), "civil.csv", 3)
+
+
+def test_isolated_ingest_writes_the_same_records(small_rosters: dict[str, Path], tmp_path: Path) -> None:
+    here = ingest_roster(small_rosters["civil"], "civil", tmp_path / "here", isolate=False)
+    there = ingest_roster(small_rosters["civil"], "civil", tmp_path / "there", isolate=True)
+    assert Path(there.records_path).read_bytes() == Path(here.records_path).read_bytes()
+    assert Path(there.rejects_path).read_bytes() == Path(here.rejects_path).read_bytes()
+    assert (there.rows_read, there.rows_used, there.rows_rejected) == (here.rows_read, here.rows_used, here.rows_rejected)
+    timeless = [{k: v for k, v in r.validation.items() if k != "seconds"} for r in (there, here)]
+    assert timeless[0] == timeless[1]
+
+
+def test_isolated_ingest_reports_bad_input_as_in_process(tmp_path: Path) -> None:
+    bad = tmp_path / "civil.csv"
+    bad.write_text("序号,姓名\n1,张三\n", encoding="utf-8")
+    messages = []
+    for isolate in (False, True):
+        with pytest.raises(InputError) as caught:
+            ingest_roster(bad, "civil", tmp_path / f"cache-{isolate}", isolate=isolate)
+        messages.append(str(caught.value))
+    assert messages[0] == messages[1] and "civil.csv" in messages[0]
