@@ -105,6 +105,40 @@ def test_excel_damaged_id_levels(settings):
     assert levels(settings, pair, "birth_date") == ["determined_by_id"]
 
 
+def test_two_damaged_ids_one_slip_apart(settings):
+    """Both IDs damaged (fails its check, cut short or ends in Excel's 000) and their first 14
+    digits one digit or one swap apart: one slip on each list. A valid ID against a damaged one
+    is one slip short, and IDs agreeing on all 14 digits (twins) are not this level."""
+    typo_year = bad_check(ID_A, 7)             # 1990 -> 1900: a slip in the birth year
+    typo_sex = bad_check(ID_A, 16)             # a slip in the sex digit
+    swapped = ID_A[:10] + ID_A[11] + ID_A[10] + ID_A[12:]
+    assert swapped != ID_A
+    cases = [
+        ({"id_number": typo_year, "id_status": "bad_check"}, {"id_number": typo_sex, "id_status": "bad_check"}, "damaged_close"),
+        ({"id_number": bad_check(ID_A, 6), "id_status": "bad_check"}, {"id_number": ID_A[:15] + "000"}, "damaged_close"),
+        ({"id_number": ID_A[:15] + "000"}, {"id_number": bad_check(ID_A, 6), "id_status": "bad_check"}, "damaged_close"),
+        ({"id_number": swapped, "id_status": "bad_check"}, {"id_prefix": ID_A[:15], "id_status": "truncated"}, "damaged_close"),
+        # one side valid: a single slip cannot explain a different birth date and a different tail
+        ({"id_number": ID_A}, {"id_number": bad_check(bad_check(ID_A, 7), 16), "id_status": "bad_check"}, "different"),
+        # the same 14 digits on two damaged IDs (twins share them): nothing repaired
+        ({"id_number": bad_check(ID_A, 15), "id_status": "bad_check"}, {"id_number": bad_check(ID_B, 16), "id_status": "bad_check"}, "different"),
+        # two digits apart that are not a swap: two slips on one side, or another person
+        ({"id_number": bad_check(bad_check(ID_A, 3), 8), "id_status": "bad_check"}, {"id_number": typo_sex, "id_status": "bad_check"}, "different"),
+    ]
+    got = levels(settings, [(a, b) for a, b, _ in cases], "id_number")
+    assert got == [c[2] for c in cases]
+
+
+def test_sex_read_from_a_damaged_id_is_weaker_evidence(settings):
+    damaged = [({"id_number": bad_check(ID_A, 7), "id_status": "bad_check", "sex": "男"},
+                {"id_number": bad_check(ID_A, 16), "id_status": "bad_check", "sex": "女"}),
+               ({"birth_date": "19900312", "sex": "男"}, {"id_number": ID_A[:15] + "000", "sex": "女"}),
+               ({"birth_date": "19900312", "sex": "男"}, {"birth_date": "19900312", "sex": "女"}),
+               ({"id_number": bad_check(ID_A, 7), "id_status": "bad_check", "sex": "男"},
+                {"id_number": bad_check(ID_A, 16), "id_status": "bad_check", "sex": "男"})]
+    assert levels(settings, damaged, "sex") == ["different_id_damaged", "different_id_damaged", "different", "exact"]
+
+
 def test_truncated_prefix_needs_enough_digits(settings):
     got = levels(settings, [({"id_number": ID_A}, {"id_prefix": ID_A[:10], "id_status": "truncated"})], "id_number")
     assert got == ["different"]

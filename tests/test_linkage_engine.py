@@ -306,7 +306,7 @@ def test_blocking_is_deterministic_and_order_free():
         "id_prefix": ["220102198001010011", None, "220102198001010038", "220102198001010011"],
         "birth_date": ["19800101", None, "19800101", "19800101"],
         "name_pinyin": ["wang wei", "li ming", "li ming", "zhang san"],
-        "county_code": ["220102"] * 4, "village": ["x"] * 4, "phone": [None] * 4,
+        "county_code": ["220102"] * 4, "town": ["t"] * 4, "village": ["x"] * 4, "phone": [None] * 4,
     })
     from matchers.linkage.blocking import generate_candidates
 

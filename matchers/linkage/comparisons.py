@@ -439,6 +439,35 @@ def _pred_same_prefix(ctx: PairContext, params: Any, active: np.ndarray) -> np.n
     return _scatter(ctx, pos, ok)
 
 
+def _pred_prefix_close(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
+    """The first `length` characters (both values at least that long) differ in 1..`max` positions,
+    or, with `transposition`, in exactly two neighbouring positions whose characters are swapped."""
+    column, length = params["column"], int(params["length"])
+    max_diff = int(params.get("max", 1))
+    mat, lengths = ctx.store.char_matrix(column)
+    if length > mat.shape[1]:
+        return np.zeros(ctx.n, dtype=bool)
+    cl, cr = ctx.codes(column)
+    pos = np.flatnonzero(active & (cl >= 0) & (cr >= 0) & (cl != cr))
+    ul, ur = cl[pos], cr[pos]
+    ok = (lengths[ul] >= length) & (lengths[ur] >= length)
+    for s in range(0, len(pos), CHUNK):
+        sl = slice(s, s + CHUNK)
+        a, b = mat[ul[sl], :length], mat[ur[sl], :length]
+        diff = a != b
+        ndiff = diff.sum(axis=1)
+        close = (ndiff >= 1) & (ndiff <= max_diff)
+        if params.get("transposition"):
+            first = np.argmax(diff, axis=1)
+            second = np.minimum(first + 1, length - 1)
+            rows = np.arange(len(first))
+            swapped = ((ndiff == 2) & (second > first) & diff[rows, second]
+                       & (a[rows, first] == b[rows, second]) & (a[rows, second] == b[rows, first]))
+            close |= swapped
+        ok[sl] &= close
+    return _scatter(ctx, pos, ok)
+
+
 def _side_hits(ctx: PairContext, column: str, hit: np.ndarray, side: str) -> np.ndarray:
     hit = np.append(hit, False)  # code -1 indexes this slot
     cl, cr = ctx.codes(column)
@@ -514,6 +543,7 @@ PREDICATES: dict[str, Predicate] = {
     "value_in": _pred_value_in,
     "value_matches": _pred_value_matches,
     "same_prefix": _pred_same_prefix,
+    "prefix_close": _pred_prefix_close,
     "level_of": _pred_level_of,
     "abs_diff_at_most": _pred_abs_diff_at_most,
     "cross_exact": _pred_cross_exact,
