@@ -323,6 +323,39 @@ def test_blocking_is_deterministic_and_order_free():
     assert keys == {(int(rows["record_key"][i]), int(rows["record_key"][j])) for i, j in pairs}
 
 
+def test_blank_id_finds_a_surname_slip_in_the_same_town_without_a_village():
+    """余莹珍 (blank ID, street address without a community) and 佘莹珍 (valid ID, community
+    given): no shared village, full pinyin or surname; the town and the given name pair them.
+    Another town, or a usable ID on both sides, does not."""
+    settings = load_settings("chinese_rosters")
+    from matchers.linkage.blocking import generate_candidates
+
+    left = pd.DataFrame({
+        "record_key": np.arange(2, dtype=np.int64),
+        "id_number": [None, "220503193604088201"], "id_status": ["blank", "valid"],
+        "id_prefix": [None, "220503193604088201"], "birth_date": [None, "19360408"],
+        "name_pinyin": ["yu ying zhen", "yu ying zhen"],
+        "county_code": ["220503", "220503"], "town": ["新兴街道", "新兴街道"], "village": [None, None], "phone": [None, None],
+    })
+    right = pd.DataFrame({
+        "record_key": np.arange(3, dtype=np.int64),
+        "id_number": ["220503193604088201", "220503195001011234", "220503196002021234"],
+        "id_status": ["valid", "valid", "valid"],
+        "id_prefix": ["220503193604088201", "220503195001011234", "220503196002021234"],
+        "birth_date": ["19360408", "19500101", "19600202"],
+        "name_pinyin": ["she ying zhen", "she ying zhen", "xu ying zhen"],
+        "county_code": ["220503", "220503", "220503"], "town": ["新兴街道", "东昌街道", "新兴街道"],
+        "village": ["南湖社区", "南湖社区", "新华社区"], "phone": [None, None, None],
+    })
+    cand = generate_candidates(left, right, settings)
+    pairs = set(zip(cand.left_pos.tolist(), cand.right_pos.tolist()))
+    assert (0, 0) in pairs and (0, 2) in pairs      # blank ID: given name ying zhen in the town
+    assert (0, 1) not in pairs                      # another town
+    assert (1, 2) not in pairs                      # both IDs usable and different
+    rep = cand.report.set_index("rule")
+    assert rep.loc["town_given_unusable_left", "pairs_generated"] == 2
+
+
 def test_em_level_no_pair_reaches_takes_no_m_from_the_others():
     """A roster without a detail address never reaches the best address level: its prior m
     (0.9) must not leave "same village" only the remaining tenth of the matches' mass."""
