@@ -33,10 +33,11 @@ def _check_period(period: Optional[str]) -> Optional[str]:
 
 def _run(flow_fn, **params) -> dict:
     """Run a flow in-process with a live stage display; bad input ends in one line and exit 2."""
-    from flows.progress import set_reporter
+    from flows.progress import StageDisplay, set_reporter
 
-    with console.status("starting", spinner="dots") as status:
-        set_reporter(lambda message: status.update(message))
+    with StageDisplay(console) as stages:
+        stages.opening("starting the flow")
+        set_reporter(stages)
         try:
             state = flow_fn(**params, return_state=True)
         except KeyboardInterrupt:
@@ -50,6 +51,8 @@ def _run(flow_fn, **params) -> dict:
                   "The previous outputs are unchanged. Please report it.", 1)
         finally:
             set_reporter(None)
+        if not state.is_completed():
+            stages.discard()
     if not state.is_completed():
         outcome = state.result(raise_on_failure=False)
         if isinstance(outcome, BaseException):  # a step raised: Prefect has logged where; its message is withheld

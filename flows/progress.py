@@ -4,7 +4,8 @@ Kept out of Prefect's logs on purpose: progress goes to the person at the termin
 """
 from __future__ import annotations
 
-from typing import Callable
+import threading
+from typing import Any, Callable
 
 _reporter: Callable[[str], None] | None = None
 
@@ -17,3 +18,73 @@ def set_reporter(reporter: Callable[[str], None] | None) -> None:
 def report(message: str) -> None:
     if _reporter is not None:
         _reporter(message)
+
+
+def report_detail(message: str) -> None:
+    """A detail of the current stage (a blocking rule's pair count): shown on that stage's line."""
+    if _reporter is not None:
+        getattr(_reporter, "detail", _reporter)(message)
+
+
+class StageDisplay:
+    """A live list of the run's stages: each thread's current stage spins, finished ones keep their time.
+
+    Concurrent tasks (two rosters ingesting at once) run in their own threads, so a new message
+    from a thread finishes that thread's previous stage only.
+    """
+
+    def __init__(self, console: Any) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(SpinnerColumn(finished_text="[green]✓"), TextColumn("{task.description}"),
+                                  TimeElapsedColumn(), console=console)
+        self._shown = console.is_terminal  # piped or scheduled: no display, the summary only
+        self._current: dict[int, Any] = {}
+        self._opening = -1
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "StageDisplay":
+        if self._shown:
+            self._progress.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.finish_all()
+        if kind is not None:
+            self.discard()
+        if self._shown:
+            self._progress.stop()
+
+    def discard(self) -> None:
+        """A failed run ends with its one-line message only: the stage list is cleared, not printed."""
+        self._progress.live.transient = True
+
+    def __call__(self, message: str) -> None:
+        with self._lock:
+            lane = threading.get_ident()
+            self._finish(lane)
+            self._finish(self._opening)  # the first step's message ends the start-up stage, whichever thread sends it
+            self._current[lane] = self._progress.add_task(message, total=None)
+
+    def opening(self, message: str) -> None:
+        """The stage before any task reports: its line ends when the first task's message arrives."""
+        with self._lock:
+            self._current[self._opening] = self._progress.add_task(message, total=None)
+
+    def detail(self, message: str) -> None:
+        with self._lock:
+            task = self._current.get(threading.get_ident())
+            if task is not None:
+                stage = self._progress.tasks[task].fields.get("stage") or self._progress.tasks[task].description
+                self._progress.update(task, description=f"{stage} · {message}", stage=stage)
+
+    def _finish(self, lane: int) -> None:
+        task = self._current.pop(lane, None)
+        if task is not None:
+            stage = self._progress.tasks[task].fields.get("stage")
+            self._progress.update(task, total=1, completed=1, **({"description": stage} if stage else {}))
+
+    def finish_all(self) -> None:
+        with self._lock:
+            for lane in list(self._current):
+                self._finish(lane)

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from flows.progress import report
+from flows.progress import report, report_detail
 from matchers import pipeline
 from matchers.outputs import write_json, write_table
 from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
@@ -111,7 +111,7 @@ def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, mod
     with _cache_lock(settings.state_home()):  # another run's carry-review-history may be writing the store
         rejected = rejected_pairs(None, left["kind"], right["kind"])
     return pipeline.link_rosters(left["records_path"], right["records_path"], left_row, right_row, Path(work_dir),
-                                 f"{left['kind']}_{right['kind']}", model_path=model, progress=report,
+                                 f"{left['kind']}_{right['kind']}", model_path=model, progress=report_detail,
                                  rejected=rejected)
 
 

@@ -63,33 +63,26 @@ class IngestResult:
         return asdict(self)
 
 
+_gx_import = threading.Lock()  # GX's modules import each other in cycles: two threads importing it see them half-made
+
+
 def _import_validation() -> None:
     """GX and its pandas engine, quiet as validate_records sets it up; failures are left to that step."""
-    try:
-        from matchers.validation import _quiet_gx
+    with _gx_import:
+        try:
+            from matchers.validation import _quiet_gx
 
-        _quiet_gx()  # as validate_records does before GX is imported
-        importlib.import_module("great_expectations")
-        importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
-    except Exception:  # validate_records imports it again and reports the failure
-        pass
-
-
-_preloading: list[threading.Thread] = []
+            _quiet_gx()  # as validate_records does before GX is imported
+            importlib.import_module("great_expectations")
+            importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
+        except Exception:  # validate_records imports it again and reports the failure
+            pass
 
 
 def _preload_validation() -> None:
     """Import Great Expectations (2-4 s) in the background while the roster is read and standardised."""
-    if "great_expectations" not in sys.modules and not any(t.is_alive() for t in _preloading):
-        thread = threading.Thread(target=_import_validation, name="preload-gx", daemon=True)
-        thread.start()
-        _preloading.append(thread)
-
-
-def _await_preloaded_validation() -> None:
-    """GX's modules import each other in cycles: a second import started mid-way sees them half-made."""
-    while _preloading:
-        _preloading.pop().join()
+    if "great_expectations" not in sys.modules and not _gx_import.locked():
+        threading.Thread(target=_import_validation, name="preload-gx", daemon=True).start()
 
 
 ISOLATE_BYTES = 32 * 2**20  # an export this big standardises in a process of its own: two rosters, two cores
@@ -117,14 +110,45 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         cached.source, cached.from_cache = str(path), True
         return cached
     if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        if progress:
-            progress(f"reading and standardising {kind} roster ({path.stat().st_size / 2**20:,.0f} MiB)")
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as child:
-            return child.submit(_build_entry, path, kind, digest, entry, sheet, validate, None).result()
+        return _build_entry_in_child(path, kind, digest, entry, sheet, validate, progress)
     return _build_entry(path, kind, digest, entry, sheet, validate, progress)
+
+
+_child_messages: Any = None  # in a child process: the queue its progress messages go to
+
+
+def _child_started(messages: Any) -> None:
+    global _child_messages
+    _child_messages = messages
+
+
+def _child_progress(message: str) -> None:
+    _child_messages.put(message)
+
+
+def _build_entry_in_child(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, validate: bool,
+                          progress: Progress | None) -> IngestResult:
+    """_build_entry in a spawned process; its progress messages are relayed to the caller's progress."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    context = multiprocessing.get_context("spawn")
+    messages = context.SimpleQueue()
+
+    def relay() -> None:
+        while (message := messages.get()) is not None:
+            if progress:
+                progress(message)
+
+    relaying = threading.Thread(target=relay, name=f"relay-{kind}", daemon=True)
+    relaying.start()
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_child_started, initargs=(messages,)) as child:
+            return child.submit(_build_entry, path, kind, digest, entry, sheet, validate,
+                                _child_progress if progress else None).result()
+    finally:
+        messages.put(None)
+        relaying.join()
 
 
 def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, validate: bool,
@@ -150,7 +174,7 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
         if validate:
             if progress:
                 progress(f"validating {kind} roster")
-            _await_preloaded_validation()
+            _import_validation()  # waits for the background import, if one is running
             from matchers.validation import validate_records
 
             validation = validate_records(kind, standard.records, building, build_docs=True).to_dict()
