@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import secrets
 from pathlib import Path
@@ -48,14 +47,30 @@ def person_key_secret() -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
-def person_keys(id_numbers: pd.Series, secret: bytes) -> pd.Series:
-    """Stable pseudonym per normalised ID: HMAC-SHA256, 20 hex digits; None where no ID.
+_HMAC_SQL = """
+SELECT CASE WHEN v IS NULL THEN NULL ELSE
+       left(sha256(?::BLOB || unhex(sha256(?::BLOB || encode(regexp_replace(v, '[^[:ascii:]]', '', 'g'))))), 20)
+       END AS k
+FROM key_input
+"""
 
-    A plain SHA-256 of an ID is not a pseudonym: the ~10^11 valid IDs can be enumerated.
+
+def person_keys(values: pd.Series, secret: bytes) -> pd.Series:
+    """Stable pseudonym per value (a normalised ID): HMAC-SHA256 of its ASCII characters, 20 hex digits; None where missing.
+
+    A plain SHA-256 of an ID is not a pseudonym: the ~10^11 valid IDs can be enumerated. HMAC is
+    spelled out in DuckDB (sha256 of the padded keys, RFC 2104), vectorised over the column: a
+    million keys take about a second instead of several in a Python loop.
     """
-    unique = pd.Series(id_numbers.dropna().unique())
-    digests = {v: hmac.new(secret, v.encode("ascii", "ignore"), hashlib.sha256).hexdigest()[:20] for v in unique}
-    return id_numbers.map(digests).astype("object").where(id_numbers.notna(), None)
+    import duckdb
+
+    block = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
+    inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+    text = pa.Array.from_pandas(values.astype("string"))
+    with duckdb.connect() as con:
+        con.register("key_input", pa.table({"v": text}))
+        keys = con.sql(_HMAC_SQL, params=[outer, inner]).to_arrow_table().column("k")
+    return pd.Series(keys.to_numpy(zero_copy_only=False), index=values.index, dtype="object").where(values.notna(), None)
 
 
 def installation_secret(home: Path) -> bytes:

@@ -8,6 +8,7 @@ from the linkage until one of its two records changes.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import unicodedata
 from dataclasses import dataclass, field
@@ -299,7 +300,11 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
     from matchers.outputs import write_table
 
     out_dir = Path(out_dir)
-    run_id = record_run(out_dir, store_path, final_dir)
+    manifest = out_dir / "manifest.json"
+    job = json.loads(manifest.read_text(encoding="utf-8")).get("job") if manifest.is_file() else None
+    frames = {table: pd.read_parquet(path) for table in JOB_TABLES.get(job, ())
+              if (path := out_dir / f"{table}.parquet").is_file()}
+    run_id = record_run(out_dir, store_path, final_dir, tables=frames)
     resolved_frames = []
     with connect(store_path) as con:
         job = fetch_one(con, "SELECT job FROM runs WHERE run_id = ?", [run_id])[0]
@@ -310,7 +315,7 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
             parquet = out_dir / f"{table}.parquet"
             if not parquet.is_file():
                 continue
-            frame = pd.read_parquet(parquet)
+            frame = frames[table] if table in frames else pd.read_parquet(parquet)
             items = _stored_items(con, run_id, table)
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from matchers.addresses import current_county_code
-from matchers.privacy import store_secret
+from matchers.privacy import person_keys, store_secret
 from matchers.state import state_home
 
 STORE_FILE = "reliefmatch.duckdb"
@@ -149,37 +149,8 @@ def fingerprints(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     return pd.Series(_hex64(hashed.to_numpy()), index=frame.index, dtype="object")
 
 
-def hmac_keys(values: pd.Series, secret: bytes, memo: dict[str, str] | None = None) -> pd.Series:
-    """HMAC-SHA256 (20 hex digits) per distinct value, as matchers.privacy.person_keys computes it.
-
-    The padded key's inner and outer hash states are built once and copied per value: about three
-    times faster than hmac.new for each of a million IDs.
-    """
-    import hashlib
-
-    block = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
-    block = block.ljust(64, b"\0")
-    inner0 = hashlib.sha256(bytes(b ^ 0x36 for b in block))
-    outer0 = hashlib.sha256(bytes(b ^ 0x5C for b in block))
-
-    def one(value: str) -> str:
-        inner = inner0.copy()
-        inner.update(value.encode("ascii", "ignore"))
-        outer = outer0.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()[:20]
-
-    codes, unique = pd.factorize(values, use_na_sentinel=True)
-    if memo is None:
-        digests = np.array([None] + [one(v) for v in unique], dtype=object)
-    else:  # the same people are on several rosters of a run: hash each ID once
-        digests = np.array([None] + [memo[v] if v in memo else memo.setdefault(v, one(v)) for v in unique], dtype=object)
-    return pd.Series(digests[codes + 1], index=values.index, dtype="object")
-
-
 def record_identities(records: pd.DataFrame, kind: str, secret: bytes | None = None,
-                      use_env_secret: bool = True, rows: np.ndarray | None = None,
-                      memo: dict[str, str] | None = None) -> pd.DataFrame:
+                      use_env_secret: bool = True, rows: np.ndarray | None = None) -> pd.DataFrame:
     """Per record: row number, stable person key, fingerprint of the linkage fields, county code.
 
     person key: HMAC of the normalised ID with the configured key, else this installation's own random
@@ -196,14 +167,14 @@ def record_identities(records: pd.DataFrame, kind: str, secret: bytes | None = N
         ids = records["id_number"].astype("object").where(records["id_number"].notna(), None)
     else:
         ids = pd.Series(None, index=records.index, dtype="object")
-    keys = hmac_keys(ids, secret, memo) if secret is not None else ids.copy()
+    keys = person_keys(ids, secret) if secret is not None else ids.copy()
     missing = keys.isna().to_numpy()
     if missing.any():
         parts = _plain_text(records.loc[missing], FALLBACK_KEY_COLUMNS)
         fallback = parts[FALLBACK_KEY_COLUMNS[0]]
         for column in FALLBACK_KEY_COLUMNS[1:]:
             fallback = fallback + "\x1f" + parts[column]
-        fallback_keys = hmac_keys(fallback, secret) if secret is not None else fingerprints(
+        fallback_keys = person_keys(fallback, secret) if secret is not None else fingerprints(
             fallback.to_frame("k"), ("k",))
         keys = keys.astype("object")
         keys[missing] = ("~" + fallback_keys).to_numpy()
@@ -360,6 +331,7 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
 
 def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.DataFrame:
     """The columns record_identities uses, of the wanted rows only (filtered before pandas sees them)."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     row = f"{kind}_row"
@@ -368,14 +340,15 @@ def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.Data
     columns = [c for c in wanted if c in present]
     if rows is None or row not in present:
         return pd.read_parquet(path, columns=columns)
-    return pd.read_parquet(path, columns=columns, filters=[(row, "in", pd.unique(np.asarray(rows, dtype="int64")).tolist())])
+    table = pq.read_table(path, columns=columns)  # filtered in Arrow: a filters= list of 700k rows is slower
+    return table.filter(pc.is_in(table[row], value_set=pa.array(np.asarray(rows, dtype="int64")))).to_pandas()
 
 
 def load_identities(manifest: dict, home: Path | None = None,
                     rows: dict[str, np.ndarray] | None = None) -> dict[str, pd.DataFrame]:
     """Person keys, fingerprints and counties of a run's inputs (the referenced rows), from the ingest cache."""
     home = home or state_home()
-    out, memo = {}, {}
+    out = {}
     for entry in manifest.get("inputs", []):
         if rows is not None and entry["kind"] not in rows:
             continue
@@ -385,15 +358,17 @@ def load_identities(manifest: dict, home: Path | None = None,
                              "run the job again on the same file, then record it")
         wanted = rows.get(entry["kind"]) if rows is not None else None
         out[entry["kind"]] = record_identities(_identity_columns(path, entry["kind"], wanted), entry["kind"],
-                                               rows=wanted, memo=memo)
+                                               rows=wanted)
     return out
 
 
-def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None) -> str:
+def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None,
+               tables: dict[str, pd.DataFrame] | None = None) -> str:
     """Store a finished run's pairs and candidate lists with person keys; returns the run id.
 
     Idempotent: a run already recorded is left as it is. final_dir: where the folder will live
     once moved into place (when recording from a staging folder), so a later run finds it.
+    tables: the run's lists as the caller has already read them (a million matches take seconds to read).
     """
     out_dir = Path(out_dir).resolve()
     run_id = run_id_of(out_dir)
@@ -404,7 +379,8 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
     with connect(store_path) as con:
         if fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]):
             return run_id
-        read = {table: _read_table(out_dir, table) for table in JOB_TABLES[job]}
+        read = {table: tables[table] if tables and table in tables else _read_table(out_dir, table)
+                for table in JOB_TABLES[job]}
         read = {table: frame for table, frame in read.items() if frame is not None}
         referenced: dict[str, list[np.ndarray]] = {}
         for frame in read.values():

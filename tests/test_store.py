@@ -150,10 +150,17 @@ def test_staging_folder_is_recorded_under_its_final_place(tmp_path):
     assert runs(tmp_path / "h.duckdb")["out_dir"].tolist() == [str((tmp_path / "out").resolve())]
 
 
-def test_fast_hmac_equals_the_display_pseudonym():
-    from matchers.privacy import person_keys
-    from matchers.store import hmac_keys
+def test_person_keys_are_rfc2104_hmac_sha256():
+    import hashlib
+    import hmac
 
-    ids = pd.Series([ID_A, None, ID_B, ID_A], dtype="object")
-    for secret in (b"k", b"x" * 100):
-        assert hmac_keys(ids, secret).tolist() == person_keys(ids, secret).tolist()
+    from matchers.privacy import person_keys
+
+    values = pd.Series([ID_A, None, ID_B, ID_A, "张三\x1f19900101\x1f220102\x1fH1", ""], dtype="object",
+                       index=[7, 3, 11, 0, 5, 9])  # a filtered frame's index
+    for secret in (b"k", b"x" * 100, b"0123456789abcdef" * 4):
+        expected = [None if v is None else hmac.new(secret, v.encode("ascii", "ignore"), hashlib.sha256).hexdigest()[:20]
+                    for v in values]
+        assert person_keys(values, secret).tolist() == expected
+
+
