@@ -310,17 +310,26 @@ def link_rosters(left_records: str | Path, right_records: str | Path, left_row: 
     }
 
 
-LINKAGE_ONLY_COLUMNS = ("seq", "name_pinyin", "name_nodot", "surname", "given_name", "id_prefix", "addr_province",
-                        "addr_prefecture", "addr_county", "addr_town", "addr_village", "addr_detail", "addr_norm",
-                        "phone", "phone_norm", "address", "current_address", "registered_address")
+RULE_COLUMNS = ("household_id", "relationship", "id_number", "id_number_raw", "id_county", "registered_county_code",
+                "report_county_code")  # besides the policy's category columns and the display fields
 
 
 def read_for_rules(records_path: str | Path) -> pd.DataFrame:
-    """Standardised records without the linkage-only text columns, which rules and display never read."""
+    """The row numbers and the columns policy rules and the analysts' display read, nothing else.
+
+    A standardised roster has about forty columns; converting the unused ones to pandas took
+    seconds per million rows.
+    """
     import pyarrow.parquet as pq
 
+    from matchers.policy import CATEGORY_COLUMNS
+    from schemas.policy import load_policy
+
+    checks = [check["field"] for check in load_policy()["discrepancy"]["checks"]]
+    shown = [column for fields in DISPLAY.values() for column in fields if column != "person_key"]
+    wanted = {*RULE_COLUMNS, *CATEGORY_COLUMNS, *checks, *shown}
     names = pq.read_schema(records_path).names
-    return pd.read_parquet(records_path, columns=[c for c in names if c not in LINKAGE_ONLY_COLUMNS])
+    return pd.read_parquet(records_path, columns=[c for c in names if c.endswith("_row") or c in wanted])
 
 
 DISPLAY = {
