@@ -64,7 +64,9 @@ def inclusion_candidates(
     poverty, civil = _categories(poverty, CATEGORY_COLUMNS), _categories(civil, CATEGORY_COLUMNS)
     health = _categories(health, CATEGORY_COLUMNS) if health is not None else None
     people = poverty[["poverty_row", "household_id", "household_type", "monitoring_category", "main_risks"]].copy()
-    risk = people["main_risks"].fillna("").str.split("、").apply(lambda parts: rule["epidemic_risk"] in parts)
+    codes, risk_lists = pd.factorize(people["main_risks"].fillna(""))  # a few distinct risk lists
+    listed = np.array([rule["epidemic_risk"] in text.split("、") for text in risk_lists], dtype=bool)
+    risk = pd.Series(listed[codes] if len(codes) else np.zeros(0, dtype=bool), index=people.index)
     reasons = pd.DataFrame({"poverty_row": people["poverty_row"], "risk": risk.to_numpy()})
     reasons["self_case"] = False
     reasons["household_case"] = False
