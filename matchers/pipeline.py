@@ -242,12 +242,22 @@ LINKAGE_COLUMNS = {
     "id_county": "id_county", "name_norm": "name_norm", "name_pinyin": "name_pinyin", "name_nodot": "name_nodot",
     "surname": "surname", "given_name": "given_name", "county_code": "county_code", "addr_town": "town",
     "addr_village": "village", "addr_detail": "addr_detail", "addr_norm": "addr_norm", "phone_norm": "phone",
+    # the health list's registered address (户籍地址); None on the lists that have none
+    "registered_county_code": "reg_county_code", "reg_town": "reg_town", "reg_village": "reg_village",
+    "reg_detail": "reg_detail", "reg_norm": "reg_norm",
 }
 
 
 def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
-    """The engine's input contract: record_key plus the standardised comparison columns."""
-    view = records[["record_key", *LINKAGE_COLUMNS]].rename(columns=LINKAGE_COLUMNS)
+    """The engine's input contract: record_key plus the standardised comparison columns.
+
+    Every view has the same columns: one a roster lacks (a civil record has no registered
+    address) is None throughout."""
+    optional = ("registered_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm")
+    unknown = [c for c in LINKAGE_COLUMNS if c not in records.columns and c not in optional]
+    if unknown:
+        raise KeyError(f"standardised records lack linkage columns {unknown}")
+    view = records.reindex(columns=["record_key", *LINKAGE_COLUMNS]).rename(columns=LINKAGE_COLUMNS)
     stated_sex = records["sex"].fillna("").astype(str).str.strip() if "sex" in records else pd.Series("", index=records.index)
     id_sex = records["sex_from_id"] if "sex_from_id" in records else pd.Series(None, index=records.index, dtype="object")
     view["sex"] = id_sex.where(id_sex.notna(), stated_sex.where(stated_sex.isin(["男", "女"]), None))

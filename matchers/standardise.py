@@ -18,6 +18,7 @@ from schemas.rosters import roster_schema
 
 USABLE_ID_STATUSES = ("valid", "upgraded15", "bad_check", "truncated")
 DATE_FIELDS = {"civil": "enrolled_date", "health": "diagnosis_date"}
+REGISTERED_ADDRESS_PARTS = ("town", "village", "detail", "norm")  # kept as reg_town … reg_norm (health)
 
 
 @dataclass
@@ -100,8 +101,12 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
     out["county_code"] = _residence_county(frame, kind, addresses)
     if kind == "health":
         out["report_county_code"] = parse_county(frame["report_area"])
+        # 户籍地址: a migrant falls ill (and is listed) where he lives now, but the civil and
+        # poverty lists know him at this home; linkage compares it as a second address.
         registered = standardise_addresses(frame["registered_address"])
         out["registered_county_code"] = registered["addr_county_code"]
+        for part in REGISTERED_ADDRESS_PARTS:
+            out["reg_" + part] = registered["addr_" + part]
     if kind in DATE_FIELDS:
         dates = parse_dates(frame[DATE_FIELDS[kind]])
         out[DATE_FIELDS[kind] + "_norm"] = dates["date"]
