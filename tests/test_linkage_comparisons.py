@@ -325,3 +325,50 @@ def test_string_metrics_skip_pairs_without_a_common_character():
     # long values (addresses) are not filtered
     long = ColumnStore(pd.DataFrame({"a": ["吉林大路174号35栋6单元903室"]}), pd.DataFrame({"a": ["全安街308号11栋1单元1303室"]}))
     assert shares_a_character(long, "a", np.array([0]), np.array([1])) is None
+
+
+def test_address_takes_the_better_of_current_and_registered(settings):
+    """A migrant on the health list lives elsewhere; his registered address (户籍地址) is the
+    home the civil list knows. Either side may carry it; without one nothing changes."""
+    home = {"county_code": "220104", "town": "湖西街道", "village": "春城社区", "addr_detail": "普阳大路157号28栋6单元803室"}
+    elsewhere = {"county_code": "220822", "town": "开通镇", "village": "新华村", "addr_detail": "3组12号"}
+    registered = {"reg_county_code": "220104", "reg_town": "湖西街道", "reg_village": "春城社区",
+                  "reg_detail": "普阳大路157号28栋6单元803室", "reg_norm": "220104春城社区普阳大路157号28栋6单元803室"}
+    other_home = {"reg_county_code": "220104", "reg_town": "湖西街道", "reg_village": "南湖社区", "reg_norm": "220104南湖社区"}
+    cases = [
+        ({**elsewhere, **registered}, home, "same_village_similar_detail"),   # registered address on the left
+        (home, {**elsewhere, **registered}, "same_village_similar_detail"),   # … or on the right
+        ({**elsewhere, **other_home}, home, "same_town"),                     # registered in another community
+        ({**home, **other_home}, home, "same_village_similar_detail"),        # the current address is better
+        (registered, home, "same_village_similar_detail"),                   # no current address, a registered one
+        (elsewhere, home, "different_county"),                               # no registered address: as before
+        ({}, home, "missing"),
+        ({**elsewhere, **registered}, {**elsewhere, **registered}, "same_village_similar_detail"),
+    ]
+    left = frame_with([record(**a) for a, _, _ in cases])
+    right = frame_with([record(**b) for _, b, _ in cases])
+    idx = np.arange(len(cases), dtype=np.int64)
+    gammas = comparison_vectors(ColumnStore(left, right), idx, idx, settings)
+    labels = [lv.label for lv in settings.comparison("address").levels]
+    assert [labels[g] for g in gammas["address"]] == [c[2] for c in cases]
+    # frames without the registered-address columns at all compare as before
+    plain = levels(settings, [(elsewhere, home), (home, home)], "address")
+    assert plain == ["different_county", "same_village_similar_detail"]
+
+
+REGISTERED = ["reg_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm"]
+
+
+def frame_with(rows: list[dict]) -> pd.DataFrame:
+    out = pd.DataFrame(rows, columns=COLUMNS + REGISTERED)
+    out["record_key"] = np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def test_alternatives_must_map_columns():
+    raw = {"blocking_rules": [{"name": "a", "equal": ["x"]}],
+           "comparisons": [{"name": "x", "kind": "exact", "column": "x", "alternatives": [{"x": "y"}]}]}
+    assert settings_from_dict(raw).comparison("x").alternatives == ((("x", "y"),),)
+    raw["comparisons"][0]["alternatives"] = [["x", "y"]]
+    with pytest.raises(ValueError, match="alternative"):
+        settings_from_dict(raw)

@@ -381,3 +381,82 @@ def test_em_level_no_pair_reaches_takes_no_m_from_the_others():
     m = model.comparison("address").m
     assert m[1] == pytest.approx(0.9)  # unseen: keeps its prior
     assert m[2] > 0.9  # the level matches do reach gets (nearly) all of their mass
+
+
+def test_blank_id_meets_a_namesake_at_its_registered_address():
+    """Health cases living in 通榆 whose registered address (户籍地址) is in 二道区, where the
+    civil list knows them. Either ID may be the unusable one; two usable IDs, or no registered
+    address, are left to the other rules as before."""
+    settings = load_settings("chinese_rosters")
+    from matchers.linkage.blocking import generate_candidates
+
+    n = 4
+    health = pd.DataFrame({
+        "record_key": np.arange(n, dtype=np.int64),
+        "id_number": [None, "220105195203040011", "220105195203040011", None],
+        "id_status": ["blank", "valid", "valid", "blank"],
+        "id_prefix": [None, "220105195203040011", "220105195203040011", None],
+        "birth_date": [None, "19520304", "19520304", None],
+        "name_pinyin": ["wang shu fen", "li guo qiang", "zhao min", "sun li"],
+        "county_code": ["220822"] * n, "town": ["开通镇"] * n, "village": ["新华村"] * n,
+        "phone": [None] * n,
+        "reg_county_code": ["220105", "220105", "220105", None],
+        "reg_town": ["湖西街道"] * 3 + [None], "reg_village": ["春城社区"] * 3 + [None],
+        "reg_detail": [None] * n, "reg_norm": [None] * n,
+    })
+    civil = pd.DataFrame({
+        "record_key": np.arange(n, dtype=np.int64),
+        "id_number": ["220105195001010011", None, "220105196107080025", None],
+        "id_status": ["valid", "blank", "valid", "blank"],
+        "id_prefix": ["220105195001010011", None, "220105196107080025", None],
+        "birth_date": ["19500101", None, "19610708", None],
+        "name_pinyin": ["wang shu fen", "li guo qiang", "zhao min", "sun li"],
+        "county_code": ["220105"] * n, "town": ["湖西街道"] * n, "village": ["春城社区"] * n,
+        "phone": [None] * n,
+    })  # no registered-address columns at all: they count as missing
+    cand = generate_candidates(health, civil, settings)
+    pairs = set(zip(cand.left_pos.tolist(), cand.right_pos.tolist()))
+    assert (0, 0) in pairs          # blank ID on the health list, namesake at its registered address
+    assert (1, 1) in pairs          # blank ID on the civil list
+    assert (2, 2) not in pairs      # two usable IDs that differ: two people
+    assert (3, 3) not in pairs      # no registered address: lives elsewhere, nothing to meet at
+    rep = cand.report.set_index("rule")
+    assert rep.loc["pinyin_county_reg_left_unusable_left", "pairs_generated"] == 1
+    assert rep.loc["pinyin_county_reg_left_unusable_right", "pairs_generated"] == 1
+    # the same lists the other way round
+    cand = generate_candidates(civil, health, settings)
+    assert {(0, 0), (1, 1)} <= set(zip(cand.left_pos.tolist(), cand.right_pos.tolist()))
+
+
+def test_registered_address_is_standardised_and_passed_to_the_view():
+    """The health roster keeps its registered address parsed (reg_town … reg_norm); every
+    linkage view has these columns, None on the lists without a registered address."""
+    from pathlib import Path
+
+    from matchers.pipeline import linkage_view
+    from matchers.standardise import standardise_roster
+    from schemas.readers import READ_PROBLEM, RawRoster
+
+    frame = pd.DataFrame({
+        "seq": ["1", "2"], "name": ["王淑芬", "李国强"], "sex": ["女", "男"], "id_number": ["", ""],
+        "phone": ["", ""], "current_address": ["吉林省通榆县开通镇新华村3组12号", "吉林省二道区湖西街道春城社区5栋"],
+        "registered_address": ["吉林省长春市二道区湖西街道春城社区普阳大路157#28-6-803", ""],
+        "report_area": ["通榆县", "二道区"], "case_type": ["确诊病例", "确诊病例"], "diagnosis_date": ["2022-03-04", ""],
+        "outcome": ["治疗中", "治疗中"], "health_row": [1, 2], READ_PROBLEM: [None, None],
+    })
+    raw = RawRoster(kind="health", path=Path("health.csv"), frame=frame, file_format="csv", encoding="utf-8",
+                    header_row=1, header_map={})
+    records = standardise_roster(raw).records
+    assert records.loc[0, "registered_county_code"] == "220105"
+    assert records.loc[0, "reg_town"] == "湖西街道" and records.loc[0, "reg_village"] == "春城社区"
+    assert records.loc[0, "reg_detail"].startswith("普阳大路157") and "220105" not in records.loc[0, "reg_detail"]
+    assert records.loc[0, "reg_norm"]
+    assert records.loc[1, ["registered_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm"]].isna().all()
+    view = linkage_view(records)
+    assert view.loc[0, "reg_village"] == "春城社区" and view.loc[1, "reg_village"] is None
+    civil_like = records.drop(columns=["registered_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm"])
+    civil_view = linkage_view(civil_like)
+    assert list(civil_view.columns) == list(view.columns)
+    assert civil_view[["reg_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm"]].isna().all().all()
+    with pytest.raises(KeyError, match="name_pinyin"):
+        linkage_view(records.drop(columns=["name_pinyin"]))

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .comparisons import ColumnStore
-from .settings import BlockingRule, LinkageSettings
+from .settings import BlockingRule, LinkageSettings, with_optional_columns
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -115,7 +115,8 @@ class KeyEvaluator:
             codes = [getattr(self.store.get(c), side) for c in columns] or [np.zeros(len(frame), np.int32)]
             combo, first = _combine([c.astype(np.int64) + 1 for c in codes])
             table = pa.table({
-                **{c: pa.array(self.store.get(c).uniques[np.maximum(code[first], 0)], type=pa.string(),
+                # code -1 (missing) reads the appended slot, masked: a column may have no value at all
+                **{c: pa.array(np.append(self.store.get(c).uniques, "")[code[first]], type=pa.string(),
                                mask=code[first] < 0) for c, code in zip(columns, codes)},
                 "__i": np.arange(len(first), dtype=np.int64),
             })
@@ -189,7 +190,8 @@ def generate_candidates(
     store: ColumnStore | None = None,
 ) -> Candidates:
     """Union of all blocking rules as row positions (left, right), sorted by (left, right), deduplicated."""
-    store = store if store is not None else ColumnStore(left, right)
+    if store is None:
+        store = ColumnStore(with_optional_columns(left, settings), with_optional_columns(right, settings))
     keys = KeyEvaluator(store, settings.duckdb_threads)
     n_right = np.int64(max(len(right), 1))
     truth_codes = np.unique(truth[0] * n_right + truth[1]) if truth is not None else None

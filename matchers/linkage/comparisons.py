@@ -8,7 +8,7 @@ A level's `when` is a condition: a predicate name, a mapping {predicate: params,
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -74,6 +74,9 @@ class ColumnStore:
         self.right = right
         self._cols: dict[str, EncodedColumn] = {}
         self._matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        # encodings of one column read on the left against another on the right (RemappedStore)
+        self.crossed: dict[tuple[str, str], EncodedColumn] = {}
+        self.crossed_matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def get(self, column: str) -> EncodedColumn:
         enc = self._cols.get(column)
@@ -97,6 +100,51 @@ class ColumnStore:
             mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
             got = (mat, lengths)
             self._matrices[column] = got
+        return got
+
+
+class RemappedStore(ColumnStore):
+    """The same two frames with some columns read from others on one side or both (e.g. the
+    left record's registered address in place of its current one). Encodings are cached on
+    the base store, keyed by the (left column, right column) read."""
+
+    def __init__(self, base: ColumnStore, left_map: Mapping[str, str], right_map: Mapping[str, str]) -> None:
+        self.base = base
+        self.left, self.right = base.left, base.right
+        self.left_map, self.right_map = dict(left_map), dict(right_map)
+        self._cols = base.crossed  # type: ignore[assignment]
+        self._matrices = base.crossed_matrices  # type: ignore[assignment]
+
+    def _read(self, column: str) -> tuple[str, str]:
+        return self.left_map.get(column, column), self.right_map.get(column, column)
+
+    def get(self, column: str) -> EncodedColumn:
+        lc, rc = self._read(column)
+        if lc == rc == column:
+            return self.base.get(column)
+        enc = self._cols.get((lc, rc))
+        if enc is None:
+            for side, frame, col in (("left", self.left, lc), ("right", self.right, rc)):
+                if col not in frame.columns:
+                    raise KeyError(f"column {col!r} missing on the {side} side")
+            codes, uniques = _factorize_text(pd.concat([self.left[lc], self.right[rc]], ignore_index=True))
+            n = len(self.left)
+            enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
+            self._cols[(lc, rc)] = enc
+        return enc
+
+    def char_matrix(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        lc, rc = self._read(column)
+        if lc == rc == column:
+            return self.base.char_matrix(column)
+        got = self._matrices.get((lc, rc))
+        if got is None:
+            uniq = self.get(column).uniques
+            lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
+            width = max(1, min(int(lengths.max(initial=1)), 64))
+            mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
+            got = (mat, lengths)
+            self._matrices[(lc, rc)] = got
         return got
 
 
@@ -596,19 +644,63 @@ def evaluate(ctx: PairContext, condition: Any, active: np.ndarray) -> np.ndarray
     return current
 
 
+def _level_gamma(ctx: PairContext, comp: Comparison, active: np.ndarray) -> np.ndarray:
+    """First level whose condition holds, for pairs under active (-1 elsewhere)."""
+    gamma = np.full(ctx.n, -1, dtype=np.int8)
+    todo = active.copy()
+    for j, level in enumerate(comp.levels):
+        if not todo.any():
+            break
+        hit = evaluate(ctx, level.when, todo)
+        gamma[hit] = j
+        todo &= ~hit
+    if todo.any():
+        gamma[todo] = len(comp.levels) - 1
+    return gamma
+
+
+def _has_reading(ctx: PairContext, frame: pd.DataFrame, side: str, columns: Collection[str]) -> np.ndarray | None:
+    """Pairs whose record on `side` has any of the columns filled (None: the frame lacks one)."""
+    if not all(c in frame.columns for c in columns):
+        return None
+    out = np.zeros(ctx.n, dtype=bool)
+    rows = ctx.li if side == "left" else ctx.ri
+    for column in columns:
+        out |= getattr(ctx.store.get(column), side)[rows] >= 0
+    return out
+
+
+def _alternative_gamma(ctx: PairContext, comp: Comparison, gamma: np.ndarray) -> np.ndarray:
+    """The comparison over every pairing of the two records' readings (own columns or an
+    alternative's): the first level that holds in any pairing, a null level only if all are null.
+    Each pairing is evaluated only on the pairs whose records have that reading."""
+    null = np.array([lv.is_null for lv in comp.levels] + [True])  # slot -1: not evaluated
+    best = gamma.copy()
+    for alternative in comp.alternatives:
+        mapping = dict(alternative)
+        left_alt = _has_reading(ctx, ctx.store.left, "left", mapping.values())
+        right_alt = _has_reading(ctx, ctx.store.right, "right", mapping.values())
+        for left_map, right_map, active in (
+            (mapping, {}, left_alt),
+            ({}, mapping, right_alt),
+            (mapping, mapping, None if left_alt is None or right_alt is None else left_alt & right_alt),
+        ):
+            if active is None or not active.any():
+                continue
+            variant = PairContext(RemappedStore(ctx.store, left_map, right_map), ctx.li, ctx.ri)
+            variant.gammas, variant.comparisons = ctx.gammas, ctx.comparisons
+            other = _level_gamma(variant, comp, active)
+            take = ~null[other] & (null[best] | (other < best))
+            best[take] = other[take]
+    return best
+
+
 def compute_gammas(ctx: PairContext, settings: LinkageSettings) -> dict[str, np.ndarray]:
     """Level index (int8) of every comparison for every pair; first matching level wins."""
     for comp in settings.comparisons:
-        gamma = np.full(ctx.n, -1, dtype=np.int8)
-        todo = np.ones(ctx.n, dtype=bool)
-        for j, level in enumerate(comp.levels):
-            if not todo.any():
-                break
-            hit = evaluate(ctx, level.when, todo)
-            gamma[hit] = j
-            todo &= ~hit
-        if todo.any():
-            gamma[todo] = len(comp.levels) - 1
+        gamma = _level_gamma(ctx, comp, np.ones(ctx.n, dtype=bool))
+        if comp.alternatives:
+            gamma = _alternative_gamma(ctx, comp, gamma)
         ctx.comparisons[comp.name] = comp
         ctx.gammas[comp.name] = gamma
     return ctx.gammas

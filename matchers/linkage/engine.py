@@ -14,7 +14,7 @@ from .decision import decide
 from .explain import explain
 from .model import LinkageModel
 from .scoring import estimate_u, match_weights, patterns, probability, run_em
-from .settings import LinkageSettings
+from .settings import LinkageSettings, with_optional_columns
 
 CHUNK_PAIRS = 2_000_000
 
@@ -84,8 +84,8 @@ def link(
     if model is not None:
         model.check_compatible(settings)
     n_left, n_right = len(left), len(right)
-    left = left.reset_index(drop=True)
-    right = right.reset_index(drop=True)
+    left = with_optional_columns(left.reset_index(drop=True), settings)
+    right = with_optional_columns(right.reset_index(drop=True), settings)
 
     t0 = time.perf_counter()
     truth = _truth_positions(left, right, key, truth_pairs) if truth_pairs is not None else None

@@ -43,6 +43,9 @@ class Comparison:
     levels: tuple[Level, ...]
     zh: str = ""
     explain_column: str | None = None
+    # Other readings of a record's columns (e.g. the registered address in place of the current
+    # one): a level holds if it holds for any pairing of the two records' readings.
+    alternatives: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     def level_index(self, label: str) -> int:
         for i, level in enumerate(self.levels):
@@ -95,12 +98,23 @@ class LinkageSettings:
     explain_min_weight: float = 1.0
     tf_minimum_u: float = 0.0
     duckdb_threads: int = 2
+    optional_columns: tuple[str, ...] = ()   # a frame without one gets it as all-missing
 
     def comparison(self, name: str) -> Comparison:
         for comp in self.comparisons:
             if comp.name == name:
                 return comp
         raise ValueError(f"no comparison named {name!r}")
+
+
+def with_optional_columns(frame: Any, settings: LinkageSettings) -> Any:
+    """The frame (pandas) with every optional column of the settings; absent ones all missing."""
+    import pandas as pd
+
+    absent = [c for c in settings.optional_columns if c not in frame.columns]
+    if not absent:
+        return frame
+    return frame.assign(**{c: pd.Series(None, index=frame.index, dtype="object") for c in absent})
 
 
 def _parse_on(item: Any) -> tuple[str, str]:
@@ -124,6 +138,16 @@ def _parse_level(raw: dict[str, Any]) -> Level:
     if level.u is not None and not level.fixed:
         raise ValueError(f"level {level.label!r} gives u but is not fixed")
     return level
+
+
+def _parse_alternatives(raw: Any) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each alternative maps columns a level reads to the columns read in their place."""
+    out = []
+    for alt in raw:
+        if not isinstance(alt, dict) or not alt or not all(isinstance(k, str) and isinstance(v, str) for k, v in alt.items()):
+            raise ValueError("an alternative is a non-empty mapping {column: column read instead}")
+        out.append(tuple(sorted(alt.items())))
+    return tuple(out)
 
 
 def settings_from_dict(raw: dict[str, Any]) -> LinkageSettings:
@@ -150,6 +174,7 @@ def settings_from_dict(raw: dict[str, Any]) -> LinkageSettings:
         comp = Comparison(
             name=c["name"], kind=kind, levels=levels, zh=c.get("zh", ""),
             explain_column=c.get("explain_column", c.get("column")),
+            alternatives=_parse_alternatives(c.get("alternatives") or ()),
         )
         if comp.name in seen:
             raise ValueError(f"comparison {comp.name!r} defined twice")
@@ -179,6 +204,8 @@ def settings_from_dict(raw: dict[str, Any]) -> LinkageSettings:
     ) if k in raw}
     if options.get("em_anchor") is not None and options["em_anchor"] not in seen:
         raise ValueError("em_anchor must name a comparison")
+    if "optional_columns" in raw:
+        options["optional_columns"] = tuple(str(c) for c in raw["optional_columns"] or ())
     decision = DecisionSettings(**(raw.get("decision") or {}))
     if not 0 < decision.lower <= decision.upper <= 1:
         raise ValueError("decision thresholds need 0 < lower <= upper <= 1")
