@@ -528,16 +528,16 @@ def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
     taken = table[index]
     columns = {column: taken[:, i] for i, column in enumerate(ADDRESS_COLUMNS)}
     tail_codes, tail_uniques = pd.factorize(pd.Series(tail_array.to_pandas()), use_na_sentinel=False)
-    tail_norm = _normalise_tails(pa.array(tail_uniques.astype(object), type=pa.string()))[tail_codes]
-    has_tail = tail_norm != ""
-    if has_tail.any():
+    unique_norm = pa.array(_normalise_tails(pa.array(tail_uniques.astype(object), type=pa.string())), type=pa.string())
+    tail_norm = unique_norm.take(pa.array(tail_codes))
+    has_tail = pc.not_equal(tail_norm, "")
+    if pc.any(has_tail).as_py():
         for column in ("addr_detail", "addr_norm"):
-            current = columns[column]
-            joined = np.where(pd.isna(current), "", current).astype(object) + np.where(has_tail, tail_norm, "")
+            current = pa.array(columns[column], type=pa.string(), from_pandas=True)
+            joined = pc.binary_join_element_wise(pc.fill_null(current, ""), tail_norm, "")
             # a room number right after a 单元 that ended the head: the one rule that spans the split
-            joined = np.asarray(pc.replace_substring_regex(pa.array(joined, type=pa.string()), *_ROOM_AFTER_UNIT_RE2)
-                                .to_pandas(), dtype=object)
-            columns[column] = np.where(has_tail, joined, current)
+            joined = pc.replace_substring_regex(joined, *_ROOM_AFTER_UNIT_RE2)
+            columns[column] = pc.if_else(has_tail, joined, current).to_numpy(zero_copy_only=False)
     return pd.DataFrame(columns, index=raw.index)
 
 
