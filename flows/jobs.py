@@ -36,11 +36,16 @@ def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]
     return ingests, None
 
 
-def _link(name: str, left: dict, right: dict, work: str, model: str | None, timings: dict[str, float]) -> dict:
-    began = time.perf_counter()
-    result = tasks.link_rosters(left, right, work, model)
-    timings[f"link_{name}"] = time.perf_counter() - began
-    return result
+def _link_all(pairs: dict[str, tuple[dict, dict]], work: str, model: str | None,
+              timings: dict[str, float]) -> dict[str, dict]:
+    """The job's links at once (big ones in child processes); model: a saved model for the first link."""
+    alongside = len(pairs) > 1
+    futures = {name: tasks.link_rosters.submit(left, right, work, model if i == 0 else None, alongside)
+               for i, (name, (left, right)) in enumerate(pairs.items())}
+    links = {name: future.result() for name, future in futures.items()}
+    for name, link in links.items():
+        timings[f"link_{name}"] = link.pop("seconds")
+    return links
 
 
 def _save_models(links: dict[str, dict], folder: Path) -> None:
@@ -61,9 +66,10 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:
-        links = {"civil_poverty": _link("civil_poverty", ingests["civil"], ingests["poverty"], str(folder), model, timings)}
+        pairs = {"civil_poverty": (ingests["civil"], ingests["poverty"])}
         if health:
-            links["health_poverty"] = _link("health_poverty", ingests["health"], ingests["poverty"], str(folder), None, timings)
+            pairs["health_poverty"] = (ingests["health"], ingests["poverty"])
+        links = _link_all(pairs, str(folder), model, timings)
         began = time.perf_counter()
         outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
                                            ingests.get("health"), links.get("health_poverty"), reveal_ids)
@@ -83,10 +89,8 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:
-        links = {
-            "health_civil": _link("health_civil", ingests["health"], ingests["civil"], str(folder), None, timings),
-            "health_poverty": _link("health_poverty", ingests["health"], ingests["poverty"], str(folder), None, timings),
-        }
+        links = _link_all({"health_civil": (ingests["health"], ingests["civil"]),
+                           "health_poverty": (ingests["health"], ingests["poverty"])}, str(folder), None, timings)
         began = time.perf_counter()
         outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"], links["health_civil"],
                                        links["health_poverty"], str(folder), reveal_ids)

@@ -20,10 +20,17 @@ def report(message: str) -> None:
         _reporter(message)
 
 
-def report_detail(message: str) -> None:
+def report_detail(message: str, lane: int | None = None) -> None:
     """A detail of the current stage (a blocking rule's pair count): shown on that stage's line."""
     if _reporter is not None:
-        getattr(_reporter, "detail", _reporter)(message)
+        detail = getattr(_reporter, "detail", None)
+        detail(message, lane) if detail else _reporter(message)
+
+
+def detail_reporter() -> Callable[[str], None]:
+    """report_detail bound to the calling thread's stage: for callbacks run on other threads (relays)."""
+    lane = threading.get_ident()
+    return lambda message: report_detail(message, lane)
 
 
 class StageDisplay:
@@ -71,9 +78,9 @@ class StageDisplay:
         with self._lock:
             self._current[self._opening] = self._progress.add_task(message, total=None)
 
-    def detail(self, message: str) -> None:
+    def detail(self, message: str, lane: int | None = None) -> None:
         with self._lock:
-            task = self._current.get(threading.get_ident())
+            task = self._current.get(threading.get_ident() if lane is None else lane)
             if task is not None:
                 stage = self._progress.tasks[task].fields.get("stage") or self._progress.tasks[task].description
                 self._progress.update(task, description=f"{stage} · {message}", stage=stage)

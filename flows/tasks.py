@@ -14,13 +14,14 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from flows.progress import report, report_detail
+from flows.progress import detail_reporter, report
 from matchers import pipeline
 from matchers.outputs import write_json, write_table
 from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
 from schemas.errors import InputError
 
 QUIET = {"cache_policy": NONE, "persist_result": False}
+ISOLATE_LINK_ROWS = 100_000  # below this a child process costs more (spawn, imports) than it saves
 Step = TypeVar("Step", bound=Callable[..., Any])
 
 
@@ -103,16 +104,21 @@ def carry_review_history(folder: str, out: str, job: str, period: str) -> dict[s
 
 @task(name="link-rosters", **QUIET)
 @withhold_details
-def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, model: str | None = None) -> dict[str, Any]:
+def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, model: str | None = None,
+                 alongside: bool = False) -> dict[str, Any]:
+    """alongside: another link runs at the same time; a big one then links in a child process (a core of its own)."""
+    began = time.perf_counter()
     report(f"linking {left['kind']} × {right['kind']} ({left['rows_used']:,} × {right['rows_used']:,} rows)")
     left_row, right_row = f"{left['kind']}_row", f"{right['kind']}_row"
     from matchers.review import rejected_pairs
 
     with _cache_lock(settings.state_home()):  # another run's carry-review-history may be writing the store
         rejected = rejected_pairs(None, left["kind"], right["kind"])
-    return pipeline.link_rosters(left["records_path"], right["records_path"], left_row, right_row, Path(work_dir),
-                                 f"{left['kind']}_{right['kind']}", model_path=model, progress=report_detail,
-                                 rejected=rejected)
+    linked = pipeline.link_rosters(left["records_path"], right["records_path"], left_row, right_row, Path(work_dir),
+                                   f"{left['kind']}_{right['kind']}", model_path=model, progress=detail_reporter(),
+                                   rejected=rejected,
+                                   isolate=alongside and max(left["rows_used"], right["rows_used"]) >= ISOLATE_LINK_ROWS)
+    return linked | {"seconds": time.perf_counter() - began}
 
 
 @task(name="crosscheck-outputs", **QUIET)

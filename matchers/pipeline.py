@@ -110,7 +110,7 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         cached.source, cached.from_cache = str(path), True
         return cached
     if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
-        return _build_entry_in_child(path, kind, digest, entry, sheet, validate, progress)
+        return in_child_process(_build_entry, path, kind, digest, entry, sheet, validate, progress=progress)
     return _build_entry(path, kind, digest, entry, sheet, validate, progress)
 
 
@@ -126,9 +126,12 @@ def _child_progress(message: str) -> None:
     _child_messages.put(message)
 
 
-def _build_entry_in_child(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, validate: bool,
-                          progress: Progress | None) -> IngestResult:
-    """_build_entry in a spawned process; its progress messages are relayed to the caller's progress."""
+def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
+    """step(*args, progress=..., **kwargs) in a spawned process, its progress messages relayed to the caller's.
+
+    CPU-bound pandas work holds the GIL: two rosters (or two links) use two cores only from two
+    processes. Arguments and results cross as pickles, so steps take and return paths and counts.
+    """
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -140,12 +143,11 @@ def _build_entry_in_child(path: Path, kind: str, digest: str, entry: Path, sheet
             if progress:
                 progress(message)
 
-    relaying = threading.Thread(target=relay, name=f"relay-{kind}", daemon=True)
+    relaying = threading.Thread(target=relay, name=f"relay-{step.__name__}", daemon=True)
     relaying.start()
     try:
         with ProcessPoolExecutor(1, mp_context=context, initializer=_child_started, initargs=(messages,)) as child:
-            return child.submit(_build_entry, path, kind, digest, entry, sheet, validate,
-                                _child_progress if progress else None).result()
+            return child.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
     finally:
         messages.put(None)
         relaying.join()
@@ -279,11 +281,16 @@ def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
                  work_dir: Path, stem: str, model_path: str | Path | None = None,
-                 progress: Progress | None = None, rejected: pd.DataFrame | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, rejected: pd.DataFrame | None = None,
+                 isolate: bool = False) -> dict[str, Any]:
     """Link two standardised rosters; writes the pairs, the trained model and the blocking report.
 
     rejected: the analysts' rejected pairs (review.rejected_pairs), if the caller has read them from the store.
+    isolate: link in a child process, for callers running two links at once.
     """
+    if isolate:
+        return in_child_process(link_rosters, left_records, right_records, left_row, right_row, work_dir, stem,
+                                model_path, progress=progress, rejected=rejected)
     from matchers.linkage import LinkageModel, link, load_settings
 
     settings = load_settings("chinese_rosters")

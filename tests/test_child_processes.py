@@ -1,4 +1,4 @@
-"""Ingesting in a child process (big exports) gives what ingesting in process gives, errors included."""
+"""Work done in a child process (big exports, concurrent links) gives what in-process work gives, errors included."""
 from __future__ import annotations
 
 import pickle
@@ -35,3 +35,22 @@ def test_isolated_ingest_reports_bad_input_as_in_process(tmp_path: Path) -> None
             ingest_roster(bad, "civil", tmp_path / f"cache-{isolate}", isolate=isolate)
         messages.append(str(caught.value))
     assert messages[0] == messages[1] and "civil.csv" in messages[0]
+
+
+def test_isolated_link_writes_the_same_pairs(small_rosters: dict[str, Path], tmp_path: Path) -> None:
+    from matchers.pipeline import link_rosters
+
+    civil = ingest_roster(small_rosters["civil"], "civil", tmp_path / "cache", isolate=False, validate=False)
+    poverty = ingest_roster(small_rosters["poverty"], "poverty", tmp_path / "cache", isolate=False, validate=False)
+    results = {}
+    for isolate in (False, True):
+        work = tmp_path / f"work-{isolate}"
+        work.mkdir()
+        messages: list[str] = []
+        results[isolate] = link_rosters(civil.records_path, poverty.records_path, "civil_row", "poverty_row", work, "cp",
+                                        progress=messages.append, isolate=isolate)
+        results[isolate]["messages"] = messages
+    here, there = results[False], results[True]
+    assert Path(there["pairs_path"]).read_bytes() == Path(here["pairs_path"]).read_bytes()
+    assert there["pairs"] == here["pairs"] > 0 and there["blocking"] == here["blocking"]
+    assert there["messages"] and len(there["messages"]) == len(here["messages"])  # relayed from the child
