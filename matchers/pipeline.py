@@ -260,14 +260,22 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     if unknown:
         raise KeyError(f"standardised records lack linkage columns {unknown}")
     view = records.reindex(columns=["record_key", *LINKAGE_COLUMNS]).rename(columns=LINKAGE_COLUMNS)
-    stated_sex = records["sex"].fillna("").astype(str).str.strip() if "sex" in records else pd.Series("", index=records.index)
     id_sex = records["sex_from_id"] if "sex_from_id" in records else pd.Series(None, index=records.index, dtype="object")
-    view["sex"] = id_sex.where(id_sex.notna(), stated_sex.where(stated_sex.isin(["男", "女"]), None))
+    sex = id_sex.astype("object").where(id_sex.notna(), None)
+    unread = sex.isna().to_numpy()
+    if "sex" in records and unread.any():  # the stated sex only where the ID does not say it
+        stated = records["sex"][unread].fillna("").astype(str).str.strip()
+        sex[unread] = stated.where(stated.isin(["男", "女"]), None).to_numpy()
+    view["sex"] = sex
     view["household_id"] = records["household_id"] if "household_id" in records else None
-    for column in view.columns:
-        if column != "record_key":
-            view[column] = view[column].astype("object").where(view[column].notna(), None)
-    return view.reset_index(drop=True)
+    for column in view.columns[1:]:
+        series = view[column]
+        if series.dtype != object:
+            view[column] = series.astype("object").where(series.notna(), None)
+        elif series.hasnans:  # NaN among text (a hand-made frame); Parquet gives None already
+            view[column] = series.where(series.notna(), None)
+    view.index = pd.RangeIndex(len(view))
+    return view
 
 
 def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz.distance import DamerauLevenshtein, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
@@ -160,6 +162,20 @@ class PairContext:
         self.comparisons: dict[str, Comparison] = {}
         self._codes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._distinct: dict[str, DistinctPairs] = {}
+        self._matches: dict[tuple[str, str], np.ndarray] = {}
+
+    def value_matches(self, column: str, pattern: str) -> np.ndarray:
+        """Per distinct value of column: does the (RE2) pattern occur in it. Searched in Arrow, once per pattern."""
+        key = (column, pattern)
+        if key not in self._matches:
+            uniques = self.store.get(column).uniques
+            try:
+                text = pa.array(uniques, type=pa.string(), from_pandas=True)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                text = pa.array(pd.Series(uniques).astype("string"))
+            hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+            self._matches[key] = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+        return self._matches[key]
 
     def codes(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         got = self._codes.get(column)
@@ -527,11 +543,10 @@ def _side_hits(ctx: PairContext, column: str, hit: np.ndarray, side: str) -> np.
 
 
 def _pred_value_matches(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
-    """A value matches a regular expression (searched) on `either`, `both`, `one`, `left` or `right` side."""
+    """A value matches a regular expression (RE2 syntax, searched) on `either`, `both`, `one`, `left` or `right` side."""
     column = params["column"]
-    enc = ctx.store.get(column)
-    hit = pd.Series(enc.uniques, dtype="string").str.contains(params["pattern"], regex=True).fillna(False)
-    return active & _side_hits(ctx, column, hit.to_numpy(dtype=bool), params.get("side", "either"))
+    hit = ctx.value_matches(column, params["pattern"])
+    return active & _side_hits(ctx, column, hit, params.get("side", "either"))
 
 
 def _pred_value_in(ctx: PairContext, params: Any, active: np.ndarray) -> np.ndarray:
