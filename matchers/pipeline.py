@@ -264,12 +264,14 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     sex = id_sex.astype("object").where(id_sex.notna(), None)
     unread = sex.isna().to_numpy()
     if "sex" in records and unread.any():  # the stated sex only where the ID does not say it
-        stated = records["sex"][unread].fillna("").astype(str).str.strip()
+        stated = records["sex"][unread].astype(object).fillna("").astype(str).str.strip()
         sex[unread] = stated.where(stated.isin(["男", "女"]), None).to_numpy()
     view["sex"] = sex
     view["household_id"] = records["household_id"] if "household_id" in records else None
     for column in view.columns[1:]:
         series = view[column]
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            continue  # text read as a dictionary: the engine recodes it through its categories
         if series.dtype != object:
             view[column] = series.astype("object").where(series.notna(), None)
         elif series.hasnans:  # NaN among text (a hand-made frame); Parquet gives None already
@@ -278,13 +280,26 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     return view
 
 
+# Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs, phones and
+# house numbers are nearly unique, and a categorical of a million categories costs more than it saves.
+REPEATED_VALUE_COLUMNS = frozenset({
+    "id_status", "id_prefix", "birth_date", "id_county", "name_norm", "name_pinyin", "name_nodot", "surname",
+    "given_name", "county_code", "addr_town", "addr_village", "sex", "sex_from_id", "registered_county_code",
+    "reg_town", "reg_village",
+})
+
+
 def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
     """Only the columns linkage_view uses: the rosters' other columns are not converted to pandas."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
-    present = set(pq.read_schema(records_path).names)
-    return pd.read_parquet(records_path, columns=[c for c in wanted if c in present])
+    schema = pq.read_schema(records_path)
+    columns = [c for c in wanted if c in schema.names]
+    repeated = [c for c in columns if c in REPEATED_VALUE_COLUMNS and pa.types.is_string(schema.field(c).type)]
+    # as categoricals: a million Python strings per column are never made; the engine needs codes only
+    return pq.read_table(records_path, columns=columns, read_dictionary=repeated).to_pandas()
 
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,

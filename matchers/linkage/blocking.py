@@ -34,7 +34,10 @@ class Candidates:
 
 
 def _combine(codes: list[np.ndarray], with_first: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
-    """Dense code of each row's tuple of codes (-1 if any is -1), and the first row of each tuple."""
+    """Code of each row's tuple of codes (-1 if any is -1), and the first row of each tuple.
+
+    Dense codes with with_first; without, codes may be sparse but stay below max(2n, 2^20).
+    """
     n = len(codes[0])
     combined = np.zeros(n, dtype=np.int64)
     valid = np.ones(n, dtype=bool)
@@ -47,8 +50,12 @@ def _combine(codes: list[np.ndarray], with_first: bool = True) -> tuple[np.ndarr
             span = int(combined.max(initial=0)) + 1
         combined = combined * np.int64(width) + (c.astype(np.int64) + 1)
         span *= width
-    dense, uniq = pd.factorize(combined[valid])
     out = np.full(n, -1, dtype=np.int64)
+    if not with_first and span <= max(2 * n, 1 << 20):
+        # few possible tuples: the mixed-radix value is already a small code (a join needs no density)
+        out[valid] = combined[valid]
+        return out, None
+    dense, uniq = pd.factorize(combined[valid])
     out[valid] = dense
     if not with_first:
         return out, None

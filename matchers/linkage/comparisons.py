@@ -68,6 +68,28 @@ def _factorize_text(both: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int32), np.asarray(uniques, dtype=object)
 
 
+def _categorical_text(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.CategoricalDtype) and pd.api.types.infer_dtype(
+        series.cat.categories, skipna=True) in ("string", "empty")
+
+
+def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32, -1 = missing or empty) and distinct text of two columns read against each other.
+
+    Columns of categorical text (rosters read from Parquet with dictionary encoding) are recoded
+    through their categories, so no string is hashed per row; others are factorised together.
+    """
+    if _categorical_text(left) and _categorical_text(right):
+        categories = [np.asarray(left.cat.categories, dtype=object), np.asarray(right.cat.categories, dtype=object)]
+        values, uniques = _factorize_text(pd.Series(np.concatenate(categories), dtype=object))
+        maps = [np.append(values[: len(categories[0])], -1), np.append(values[len(categories[0]):], -1)]
+        codes = np.concatenate([maps[0][left.cat.codes.to_numpy()], maps[1][right.cat.codes.to_numpy()]])
+        return codes.astype(np.int32), uniques
+    if isinstance(left.dtype, pd.CategoricalDtype) or isinstance(right.dtype, pd.CategoricalDtype):
+        left, right = left.astype(object), right.astype(object)
+    return _factorize_text(pd.concat([left, right], ignore_index=True))
+
+
 class ColumnStore:
     """Lazily encodes the columns of the two sides, so each column is hashed once."""
 
@@ -86,7 +108,7 @@ class ColumnStore:
             for side, frame in (("left", self.left), ("right", self.right)):
                 if column not in frame.columns:
                     raise KeyError(f"column {column!r} missing on the {side} side")
-            codes, uniques = _factorize_text(pd.concat([self.left[column], self.right[column]], ignore_index=True))
+            codes, uniques = _joint_codes(self.left[column], self.right[column])
             n = len(self.left)
             enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
             self._cols[column] = enc
@@ -129,7 +151,7 @@ class RemappedStore(ColumnStore):
             for side, frame, col in (("left", self.left, lc), ("right", self.right, rc)):
                 if col not in frame.columns:
                     raise KeyError(f"column {col!r} missing on the {side} side")
-            codes, uniques = _factorize_text(pd.concat([self.left[lc], self.right[rc]], ignore_index=True))
+            codes, uniques = _joint_codes(self.left[lc], self.right[rc])
             n = len(self.left)
             enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
             self._cols[(lc, rc)] = enc
