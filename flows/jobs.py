@@ -36,6 +36,22 @@ def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]
     return ingests, None
 
 
+def _link_and_validate(ingests: dict[str, dict], pairs: dict[str, tuple[str, str]], work: str, model: str | None,
+                       timings: dict[str, float]) -> dict[str, dict]:
+    """Validate every roster while linking: the two need only the standardised rosters, not each other.
+
+    Returns the links; ingests gain their validation results in place.
+    """
+    began = time.perf_counter()
+    checks = {kind: tasks.validate_roster.submit(ingest) for kind, ingest in ingests.items()}
+    links = _link_all({name: (ingests[left], ingests[right]) for name, (left, right) in pairs.items()},
+                      work, model, timings)
+    for kind, check in checks.items():
+        ingests[kind] = check.result()
+    timings["validation_alongside_linking"] = time.perf_counter() - began
+    return links
+
+
 def _link_all(pairs: dict[str, tuple[dict, dict]], work: str, model: str | None,
               timings: dict[str, float]) -> dict[str, dict]:
     """The job's links at once (big ones in child processes); model: a saved model for the first link."""
@@ -66,10 +82,8 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:
-        pairs = {"civil_poverty": (ingests["civil"], ingests["poverty"])}
-        if health:
-            pairs["health_poverty"] = (ingests["health"], ingests["poverty"])
-        links = _link_all(pairs, str(folder), model, timings)
+        pairs = {"civil_poverty": ("civil", "poverty")} | ({"health_poverty": ("health", "poverty")} if health else {})
+        links = _link_and_validate(ingests, pairs, str(folder), model, timings)
         began = time.perf_counter()
         outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
                                            ingests.get("health"), links.get("health_poverty"), reveal_ids)
@@ -89,8 +103,8 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
     if error:
         return Failed(message=error)
     with staged_output(Path(out)) as folder:
-        links = _link_all({"health_civil": (ingests["health"], ingests["civil"]),
-                           "health_poverty": (ingests["health"], ingests["poverty"])}, str(folder), None, timings)
+        links = _link_and_validate(ingests, {"health_civil": ("health", "civil"), "health_poverty": ("health", "poverty")},
+                                   str(folder), None, timings)
         began = time.perf_counter()
         outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"], links["health_civil"],
                                        links["health_poverty"], str(folder), reveal_ids)

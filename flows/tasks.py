@@ -51,14 +51,16 @@ def withhold_details(step: Step) -> Step:
 @task(name="ingest-roster", retries=2, retry_delay_seconds=1, **QUIET)
 @withhold_details
 def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None) -> dict[str, Any]:
-    """Read, standardise and validate one roster. Bad input comes back as {'error': message}.
+    """Read and standardise one roster (validate-roster runs later, beside linking).
 
-    Big exports are standardised in a child process, so the flow's concurrent ingests use both cores.
+    Bad input comes back as {'error': message}. Big exports are standardised in a child process,
+    so the flow's concurrent ingests use both cores.
     """
     began = time.perf_counter()
     try:
         with _cache_lock(Path(cache_dir), f".ingest-{kind}.lock"):
-            result = pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, progress=report).to_dict()
+            result = pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, validate=False,
+                                            progress=report).to_dict()
     except InputError as error:
         return {"error": str(error)}
     return result | {"seconds": time.perf_counter() - began}
@@ -82,6 +84,14 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@task(name="validate-roster", **QUIET)
+@withhold_details
+def validate_roster(ingest: dict[str, Any]) -> dict[str, Any]:
+    """Great Expectations on a standardised roster (reused when the roster is cached); counts only."""
+    with _cache_lock(Path(ingest["records_path"]).parent.parent, f".validate-{ingest['kind']}.lock"):
+        return pipeline.validate_roster(pipeline.IngestResult(**ingest), progress=report).to_dict()
 
 
 @task(name="carry-review-history", retries=2, retry_delay_seconds=2, **QUIET)

@@ -86,6 +86,7 @@ def _preload_validation() -> None:
 
 
 ISOLATE_BYTES = 32 * 2**20  # an export this big standardises in a process of its own: two rosters, two cores
+ISOLATE_VALIDATION_ROWS = 100_000  # below this, spawning a process (imports, GX) costs more than it saves
 
 
 def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | None = None,
@@ -197,6 +198,44 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
     finally:
         shutil.rmtree(building, ignore_errors=True)
     return result
+
+
+def validate_roster(ingest: IngestResult, progress: Progress | None = None,
+                    isolate: bool | None = None) -> IngestResult:
+    """Great Expectations on a standardised roster, once per cache entry (kept beside the records).
+
+    Separate from ingest_roster(validate=False) so that a flow validates while it links; a cached
+    roster's validation is reused. isolate: in a child process (default: 100,000 rows or more).
+    """
+    import dataclasses
+
+    entry = Path(ingest.records_path).parent
+    done = entry / "validation"
+    marker = done / f"validation_{ingest.kind}.json"
+    if not marker.exists():
+        if isolate if isolate is not None else ingest.rows_used >= ISOLATE_VALIDATION_ROWS:
+            return in_child_process(validate_roster, ingest, progress=progress, isolate=False)
+        import pyarrow.parquet as pq
+
+        from matchers.validation import suite_columns, validate_records
+
+        if progress:
+            progress(f"validating {ingest.kind} roster ({ingest.rows_used:,} rows)")
+        columns = suite_columns(ingest.kind, pq.read_schema(ingest.records_path).names)
+        records = pd.read_parquet(ingest.records_path, columns=columns)
+        building = make_private_dir(entry / f".validation-building-{uuid.uuid4().hex[:8]}")
+        try:
+            validate_records(ingest.kind, records, building, build_docs=True)
+            try:
+                os.replace(building, done)  # complete results only: another run may have finished first
+            except OSError:
+                if not marker.exists():
+                    raise
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+    validation = json.loads(marker.read_text(encoding="utf-8"))
+    docs = done / "data_docs"
+    return dataclasses.replace(ingest, validation=validation, docs_path=str(docs) if docs.exists() else None)
 
 
 def collect_rejects(ingests: list[IngestResult]) -> pd.DataFrame:

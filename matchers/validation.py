@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import numpy as np
 import pandas as pd
@@ -426,6 +426,22 @@ def _run_gx(
     return outcomes, index if index.is_file() else None
 
 
+def _columns_read(runnable: list[dict[str, Any]], row_col: str, present: set[str]) -> list[str]:
+    read = {row_col}
+    for exp in runnable:
+        kwargs = exp.get("kwargs", {})
+        read |= {kwargs["column"]} if "column" in kwargs else set()
+        read |= _condition_columns(kwargs, present)
+    return [row_col, *sorted(read - {row_col})]
+
+
+def suite_columns(kind: str, present: Collection[str]) -> list[str]:
+    """The columns validate_records reads of records with these columns: read only those from disk."""
+    suite = load_suite(kind)
+    runnable, _, _ = _split_expectations(suite, set(present))
+    return _columns_read(runnable, _row_column(kind, suite), set(present))
+
+
 def validate_records(
     kind: str, records: pd.DataFrame, out_dir: Path | None, build_docs: bool = True
 ) -> ValidationSummary:
@@ -443,12 +459,7 @@ def validate_records(
         raise KeyError(f"records of roster kind {kind!r} have no {row_col} column")
     present = set(records.columns)
     runnable, missing, skipped = _split_expectations(suite, present)
-    read = {row_col}
-    for exp in runnable:
-        kwargs = exp.get("kwargs", {})
-        read |= {kwargs["column"]} if "column" in kwargs else set()
-        read |= _condition_columns(kwargs, present)
-    frame = _frame_for_gx(records, row_col, [row_col, *sorted(read - {row_col})])
+    frame = _frame_for_gx(records, row_col, _columns_read(runnable, row_col, present))
     docs_dir = Path(out_dir) / "data_docs" / kind if (out_dir is not None and build_docs) else None
 
     _quiet_gx()

@@ -54,3 +54,19 @@ def test_isolated_link_writes_the_same_pairs(small_rosters: dict[str, Path], tmp
     assert Path(there["pairs_path"]).read_bytes() == Path(here["pairs_path"]).read_bytes()
     assert there["pairs"] == here["pairs"] > 0 and there["blocking"] == here["blocking"]
     assert there["messages"] and len(there["messages"]) == len(here["messages"])  # relayed from the child
+
+
+def test_validation_runs_once_per_cached_roster_in_or_out_of_process(small_rosters: dict[str, Path], tmp_path: Path) -> None:
+    from matchers.pipeline import validate_roster
+
+    results = {}
+    for isolate in (False, True):
+        ingest = ingest_roster(small_rosters["poverty"], "poverty", tmp_path / f"cache-{isolate}", validate=False)
+        assert ingest.validation == {}
+        checked = validate_roster(ingest, isolate=isolate)
+        assert checked.validation["evaluated"] > 0 and Path(checked.docs_path, "poverty", "index.html").is_file()
+        marker = Path(checked.records_path).parent / "validation" / "validation_poverty.json"
+        stamp = marker.stat().st_mtime_ns
+        assert validate_roster(ingest).validation == checked.validation and marker.stat().st_mtime_ns == stamp
+        results[isolate] = {k: v for k, v in checked.validation.items() if k != "seconds"}
+    assert results[False] == results[True]
