@@ -96,35 +96,41 @@ class ColumnStore:
     def __init__(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
         self.left = left
         self.right = right
-        self._cols: dict[str, EncodedColumn] = {}
-        self._matrices: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cols: dict[str | tuple[str, str], EncodedColumn] = {}
+        self._matrices: dict[str | tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         # encodings of one column read on the left against another on the right (RemappedStore)
         self.crossed: dict[tuple[str, str], EncodedColumn] = {}
         self.crossed_matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
-    def get(self, column: str) -> EncodedColumn:
-        enc = self._cols.get(column)
+    def _encode(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
+        enc = self._cols.get(key)
         if enc is None:
-            for side, frame in (("left", self.left), ("right", self.right)):
-                if column not in frame.columns:
-                    raise KeyError(f"column {column!r} missing on the {side} side")
-            codes, uniques = _joint_codes(self.left[column], self.right[column])
+            for side, frame, col in (("left", self.left, left_column), ("right", self.right, right_column)):
+                if col not in frame.columns:
+                    raise KeyError(f"column {col!r} missing on the {side} side")
+            codes, uniques = _joint_codes(self.left[left_column], self.right[right_column])
             n = len(self.left)
             enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
-            self._cols[column] = enc
+            self._cols[key] = enc
         return enc
 
-    def char_matrix(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """Code points of each distinct value as a zero-padded uint32 matrix, plus lengths."""
-        got = self._matrices.get(column)
+    def _char_matrix(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
+        got = self._matrices.get(key)
         if got is None:
             uniq = self.get(column).uniques
             lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
             width = max(1, min(int(lengths.max(initial=1)), 64))
             mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
             got = (mat, lengths)
-            self._matrices[column] = got
+            self._matrices[key] = got
         return got
+
+    def get(self, column: str) -> EncodedColumn:
+        return self._encode(column, column, column)
+
+    def char_matrix(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """Code points of each distinct value as a zero-padded uint32 matrix, plus lengths."""
+        return self._char_matrix(column, column)
 
 
 class RemappedStore(ColumnStore):
@@ -136,7 +142,7 @@ class RemappedStore(ColumnStore):
         self.base = base
         self.left, self.right = base.left, base.right
         self.left_map, self.right_map = dict(left_map), dict(right_map)
-        self._cols = base.crossed  # type: ignore[assignment]
+        self._cols = base.crossed  # type: ignore[assignment]  (keyed by (left, right) columns only)
         self._matrices = base.crossed_matrices  # type: ignore[assignment]
 
     def _read(self, column: str) -> tuple[str, str]:
@@ -144,32 +150,11 @@ class RemappedStore(ColumnStore):
 
     def get(self, column: str) -> EncodedColumn:
         lc, rc = self._read(column)
-        if lc == rc == column:
-            return self.base.get(column)
-        enc = self._cols.get((lc, rc))
-        if enc is None:
-            for side, frame, col in (("left", self.left, lc), ("right", self.right, rc)):
-                if col not in frame.columns:
-                    raise KeyError(f"column {col!r} missing on the {side} side")
-            codes, uniques = _joint_codes(self.left[lc], self.right[rc])
-            n = len(self.left)
-            enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
-            self._cols[(lc, rc)] = enc
-        return enc
+        return self.base.get(column) if lc == rc == column else self._encode((lc, rc), lc, rc)
 
     def char_matrix(self, column: str) -> tuple[np.ndarray, np.ndarray]:
         lc, rc = self._read(column)
-        if lc == rc == column:
-            return self.base.char_matrix(column)
-        got = self._matrices.get((lc, rc))
-        if got is None:
-            uniq = self.get(column).uniques
-            lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
-            width = max(1, min(int(lengths.max(initial=1)), 64))
-            mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
-            got = (mat, lengths)
-            self._matrices[(lc, rc)] = got
-        return got
+        return self.base.char_matrix(column) if lc == rc == column else self._char_matrix((lc, rc), column)
 
 
 class PairContext:
