@@ -21,7 +21,6 @@ from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites
 from schemas.errors import InputError
 
 QUIET = {"cache_policy": NONE, "persist_result": False}
-ISOLATE_LINK_ROWS = 100_000  # below this a child process costs more (spawn, imports) than it saves
 Step = TypeVar("Step", bound=Callable[..., Any])
 
 
@@ -127,7 +126,7 @@ def link_rosters(left: dict[str, Any], right: dict[str, Any], work_dir: str, mod
     linked = pipeline.link_rosters(left["records_path"], right["records_path"], left_row, right_row, Path(work_dir),
                                    f"{left['kind']}_{right['kind']}", model_path=model, progress=detail_reporter(),
                                    rejected=rejected,
-                                   isolate=alongside and max(left["rows_used"], right["rows_used"]) >= ISOLATE_LINK_ROWS)
+                                   isolate=alongside and max(left["rows_used"], right["rows_used"]) >= pipeline.ISOLATE_ROWS)
     return linked | {"seconds": time.perf_counter() - began}
 
 

@@ -6,11 +6,9 @@ the month's civil and poverty rosters instead of standardising them again.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 import shutil
-import sys
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -63,30 +61,8 @@ class IngestResult:
         return asdict(self)
 
 
-_gx_import = threading.Lock()  # GX's modules import each other in cycles: two threads importing it see them half-made
-
-
-def _import_validation() -> None:
-    """GX and its pandas engine, quiet as validate_records sets it up; failures are left to that step."""
-    with _gx_import:
-        try:
-            from matchers.validation import _quiet_gx
-
-            _quiet_gx()  # as validate_records does before GX is imported
-            importlib.import_module("great_expectations")
-            importlib.import_module("great_expectations.execution_engine.pandas_execution_engine")
-        except Exception:  # validate_records imports it again and reports the failure
-            pass
-
-
-def _preload_validation() -> None:
-    """Import Great Expectations (2-4 s) in the background while the roster is read and standardised."""
-    if "great_expectations" not in sys.modules and not _gx_import.locked():
-        threading.Thread(target=_import_validation, name="preload-gx", daemon=True).start()
-
-
 ISOLATE_BYTES = 32 * 2**20  # an export this big standardises in a process of its own: two rosters, two cores
-ISOLATE_VALIDATION_ROWS = 100_000  # below this, spawning a process (imports, GX) costs more than it saves
+ISOLATE_ROWS = 100_000  # validating or linking fewer rows, spawning a process (imports) costs more than it saves
 
 
 def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | None = None,
@@ -104,15 +80,16 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
                          f"Check the --{kind} path")
     digest = sha256_file(path)
-    name = f"{kind}-{digest[:24]}-{standardiser_version()}-{'v' if validate else 'nv'}{'-' + sheet if sheet else ''}"
+    name = f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}"
     entry = make_private_dir(cache_dir) / name
     if (entry / "ingest.json").exists():
-        cached = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
-        cached.source, cached.from_cache = str(path), True
-        return cached
-    if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
-        return in_child_process(_build_entry, path, kind, digest, entry, sheet, validate, progress=progress)
-    return _build_entry(path, kind, digest, entry, sheet, validate, progress)
+        result = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
+        result.source, result.from_cache = str(path), True
+    elif isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
+        result = in_child_process(_build_entry, path, kind, digest, entry, sheet, progress=progress)
+    else:
+        result = _build_entry(path, kind, digest, entry, sheet, progress)
+    return validate_roster(result, progress=progress, isolate=isolate) if validate else result
 
 
 _child_messages: Any = None  # in a child process: the queue its progress messages go to
@@ -154,18 +131,15 @@ def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | 
         relaying.join()
 
 
-def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, validate: bool,
+def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None,
                  progress: Progress | None) -> IngestResult:
-    """The cache entry of one roster, built aside and renamed into place when complete."""
+    """The cache entry of one roster, built aside and renamed into place when complete (validate_roster adds its checks)."""
     from matchers.standardise import standardise_roster  # not imported when every roster is cached (pinyin, OpenCC)
     from schemas.readers import read_roster
 
-    schema = roster_schema(kind)
-    if validate:
-        _preload_validation()
     if progress:
         progress(f"reading {kind} roster")
-    raw = read_roster(path, schema, sheet=sheet)
+    raw = read_roster(path, roster_schema(kind), sheet=sheet)
     if progress:
         progress(f"standardising {kind} roster ({raw.rows_read:,} rows)")
     standard = standardise_roster(raw)
@@ -173,21 +147,12 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
     try:
         standard.records.to_parquet(building / "records.parquet", index=False)
         standard.rejects.to_parquet(building / "rejects.parquet", index=False)
-        validation: dict[str, Any] = {}
-        if validate:
-            if progress:
-                progress(f"validating {kind} roster")
-            _import_validation()  # waits for the background import, if one is running
-            from matchers.validation import validate_records
-
-            validation = validate_records(kind, standard.records, building, build_docs=True).to_dict()
         result = IngestResult(
             kind=kind, source=str(path), sha256=digest, file_format=raw.file_format, encoding=raw.encoding,
             header_row=raw.header_row, rows_read=raw.rows_read, rows_used=len(standard.records),
             rows_rejected=len(standard.rejects), trailing_blank_rows=raw.trailing_blank_rows,
             unmapped_headers=raw.unmapped_headers, records_path=str(entry / "records.parquet"),
-            rejects_path=str(entry / "rejects.parquet"), validation=validation,
-            docs_path=str(entry / "data_docs") if (building / "data_docs").exists() else None,
+            rejects_path=str(entry / "rejects.parquet"),
         )
         write_json(result.to_dict(), building / "ingest.json")
         try:
@@ -204,8 +169,9 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
                     isolate: bool | None = None) -> IngestResult:
     """Great Expectations on a standardised roster, once per cache entry (kept beside the records).
 
-    Separate from ingest_roster(validate=False) so that a flow validates while it links; a cached
-    roster's validation is reused. isolate: in a child process (default: 100,000 rows or more).
+    ingest_roster(validate=True) ends with it; a flow calls it separately, to validate while it
+    links. A cached roster's validation is reused. isolate: in a child process (default: 100,000
+    rows or more).
     """
     import dataclasses
 
@@ -213,7 +179,7 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
     done = entry / "validation"
     marker = done / f"validation_{ingest.kind}.json"
     if not marker.exists():
-        if isolate if isolate is not None else ingest.rows_used >= ISOLATE_VALIDATION_ROWS:
+        if isolate if isolate is not None else ingest.rows_used >= ISOLATE_ROWS:
             return in_child_process(validate_roster, ingest, progress=progress, isolate=False)
         import pyarrow.parquet as pq
 
