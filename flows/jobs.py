@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import flows.settings as settings
 from prefect import flow
+from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
 from flows import tasks
@@ -20,35 +21,39 @@ def default_period() -> str:
 
 
 def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float],
-                sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], str | None]:
-    """All rosters at once (big ones standardise in child processes); the first bad input, in argument order."""
+                sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], dict[str, PrefectFuture], str | None]:
+    """All rosters at once (big ones standardise in child processes), each validated as soon as it is standardised.
+
+    Returns the ingests, their validations (still running: they finish beside linking) and the
+    first bad input, in argument order.
+    """
     futures = {kind: tasks.ingest_roster.submit(path, kind, cache_dir, (sheets or {}).get(kind))
                for kind, path in paths.items()}
+    checks = {kind: tasks.validate_roster.submit(future) for kind, future in futures.items()}
     ingests: dict[str, dict] = {}
     for kind, future in futures.items():
         result = future.result()
         if "error" in result:
-            for other in futures.values():
+            for other in [*futures.values(), *checks.values()]:
                 other.wait()
-            return ingests, result["error"]
-        timings[f"ingest_{kind}"] = result.pop("seconds")
-        ingests[kind] = result
-    return ingests, None
+            return ingests, checks, result["error"]
+        timings[f"ingest_{kind}"] = result["seconds"]
+        ingests[kind] = {k: v for k, v in result.items() if k != "seconds"}
+    return ingests, checks, None
 
 
-def _link_and_validate(ingests: dict[str, dict], pairs: dict[str, tuple[str, str]], work: str, model: str | None,
-                       timings: dict[str, float]) -> dict[str, dict]:
-    """Validate every roster while linking: the two need only the standardised rosters, not each other.
+def _link_and_validate(ingests: dict[str, dict], checks: dict[str, PrefectFuture], pairs: dict[str, tuple[str, str]],
+                       work: str, model: str | None, timings: dict[str, float]) -> dict[str, dict]:
+    """Link while the rosters' validations finish: the two need only the standardised rosters, not each other.
 
     Returns the links; ingests gain their validation results in place.
     """
-    began = time.perf_counter()
-    checks = {kind: tasks.validate_roster.submit(ingest) for kind, ingest in ingests.items()}
     links = _link_all({name: (ingests[left], ingests[right]) for name, (left, right) in pairs.items()},
                       work, model, timings)
+    began = time.perf_counter()
     for kind, check in checks.items():
         ingests[kind] = check.result()
-    timings["validation_alongside_linking"] = time.perf_counter() - began
+    timings["validation_after_linking"] = time.perf_counter() - began
     return links
 
 
@@ -78,16 +83,18 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
     paths = {"civil": civil, "poverty": poverty} | ({"health": health} if health else {})
-    ingests, error = _ingest_all(paths, cache, timings, sheets)
-    if error:
-        return Failed(message=error)
-    with staged_output(Path(out)) as folder:
-        pairs = {"civil_poverty": ("civil", "poverty")} | ({"health_poverty": ("health", "poverty")} if health else {})
-        links = _link_and_validate(ingests, pairs, str(folder), model, timings)
-        began = time.perf_counter()
-        outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
-                                           ingests.get("health"), links.get("health_poverty"), reveal_ids)
-        manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, began, started)
+    with tasks.validation_process() as validation:
+        ingests, checks, error = _ingest_all(paths, cache, timings, sheets)
+        if error:
+            return Failed(message=error)
+        with staged_output(Path(out)) as folder:
+            pairs = {"civil_poverty": ("civil", "poverty")} | ({"health_poverty": ("health", "poverty")} if health else {})
+            links = _link_and_validate(ingests, checks, pairs, str(folder), model, timings)
+            validation.close()
+            began = time.perf_counter()
+            outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
+                                               ingests.get("health"), links.get("health_poverty"), reveal_ids)
+            manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, began, started)
     return Completed(message="crosscheck finished", data=_summary(manifest, out))
 
 
@@ -99,16 +106,20 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
     period = period or default_period()
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
-    ingests, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings, sheets)
-    if error:
-        return Failed(message=error)
-    with staged_output(Path(out)) as folder:
-        links = _link_and_validate(ingests, {"health_civil": ("health", "civil"), "health_poverty": ("health", "poverty")},
-                                   str(folder), None, timings)
-        began = time.perf_counter()
-        outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"], links["health_civil"],
-                                       links["health_poverty"], str(folder), reveal_ids)
-        manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, began, started)
+    with tasks.validation_process() as validation:
+        ingests, checks, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings,
+                                             sheets)
+        if error:
+            return Failed(message=error)
+        with staged_output(Path(out)) as folder:
+            links = _link_and_validate(ingests, checks, {"health_civil": ("health", "civil"),
+                                                         "health_poverty": ("health", "poverty")},
+                                       str(folder), None, timings)
+            validation.close()
+            began = time.perf_counter()
+            outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"],
+                                           links["health_civil"], links["health_poverty"], str(folder), reveal_ids)
+            manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, began, started)
     return Completed(message="health matching finished", data=_summary(manifest, out))
 
 

@@ -85,12 +85,33 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_validator: pipeline.ChildProcess | None = None  # the flow's validation process, while one runs
+
+
+@contextmanager
+def validation_process() -> Iterator[pipeline.ChildProcess]:
+    """One child process validates all of a flow's big rosters, one after another: GX is imported once."""
+    global _validator
+    _validator = pipeline.ChildProcess("validation")
+    try:
+        yield _validator
+    finally:
+        child, _validator = _validator, None
+        child.close()
+
+
 @task(name="validate-roster", **QUIET)
 @withhold_details
 def validate_roster(ingest: dict[str, Any]) -> dict[str, Any]:
-    """Great Expectations on a standardised roster (reused when the roster is cached); counts only."""
+    """Great Expectations on a standardised roster (reused when the roster is cached); counts only.
+
+    An ingest that failed on bad input ({'error': ...}) is passed through: the flow reports it.
+    """
+    if "error" in ingest:
+        return ingest
     with _cache_lock(Path(ingest["records_path"]).parent.parent, f".validate-{ingest['kind']}.lock"):
-        return pipeline.validate_roster(pipeline.IngestResult(**ingest), progress=report).to_dict()
+        checked = pipeline.IngestResult(**{k: v for k, v in ingest.items() if k != "seconds"})
+        return pipeline.validate_roster(checked, progress=report, child=_validator).to_dict()
 
 
 @task(name="carry-review-history", retries=2, retry_delay_seconds=2, **QUIET)

@@ -104,31 +104,67 @@ def _child_progress(message: str) -> None:
     _child_messages.put(message)
 
 
-def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
-    """step(*args, progress=..., **kwargs) in a spawned process, its progress messages relayed to the caller's.
+class ChildProcess:
+    """A spawned process that runs steps one after another, its progress messages relayed to each caller.
 
     CPU-bound pandas work holds the GIL: two rosters (or two links) use two cores only from two
-    processes. Arguments and results cross as pickles, so steps take and return paths and counts.
+    processes. Kept for several steps, the child pays its imports (Great Expectations: seconds) once.
+    Arguments and results cross as pickles, so steps take and return paths and counts.
     """
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
-    context = multiprocessing.get_context("spawn")
-    messages = context.SimpleQueue()
+    def __init__(self, name: str = "child") -> None:
+        self.name = name
+        self._lock = threading.Lock()  # one step at a time: the relay knows whose progress it carries
+        self._progress: Progress | None = None
+        self._pool: Any = None
+        self._messages: Any = None
+        self._relaying: threading.Thread | None = None
 
-    def relay() -> None:
-        while (message := messages.get()) is not None:
-            if progress:
-                progress(message)
+    def _start(self) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
 
-    relaying = threading.Thread(target=relay, name=f"relay-{step.__name__}", daemon=True)
-    relaying.start()
-    try:
-        with ProcessPoolExecutor(1, mp_context=context, initializer=_child_started, initargs=(messages,)) as child:
-            return child.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
-    finally:
-        messages.put(None)
-        relaying.join()
+        context = multiprocessing.get_context("spawn")
+        self._messages = context.SimpleQueue()
+        self._relaying = threading.Thread(target=self._relay, name=f"relay-{self.name}", daemon=True)
+        self._relaying.start()
+        self._pool = ProcessPoolExecutor(1, mp_context=context, initializer=_child_started, initargs=(self._messages,))
+
+    def _relay(self) -> None:
+        while (message := self._messages.get()) is not None:
+            if self._progress:
+                self._progress(message)
+
+    def run(self, step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
+        """step(*args, progress=..., **kwargs) in the child (started on first use)."""
+        with self._lock:
+            if self._pool is None:
+                self._start()
+            self._progress = progress
+            try:
+                return self._pool.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
+            finally:
+                self._progress = None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._messages.put(None)
+                self._relaying.join()
+                self._pool = None
+
+    def __enter__(self) -> "ChildProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
+    """step(*args, progress=..., **kwargs) in a process of its own, spawned for this step only."""
+    with ChildProcess(step.__name__) as child:
+        return child.run(step, *args, progress=progress, **kwargs)
 
 
 def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None,
@@ -166,12 +202,12 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
 
 
 def validate_roster(ingest: IngestResult, progress: Progress | None = None,
-                    isolate: bool | None = None) -> IngestResult:
+                    isolate: bool | None = None, child: ChildProcess | None = None) -> IngestResult:
     """Great Expectations on a standardised roster, once per cache entry (kept beside the records).
 
     ingest_roster(validate=True) ends with it; a flow calls it separately, to validate while it
     links. A cached roster's validation is reused. isolate: in a child process (default: 100,000
-    rows or more).
+    rows or more): child, when given, else one spawned for this roster.
     """
     import dataclasses
 
@@ -180,6 +216,8 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
     marker = done / f"validation_{ingest.kind}.json"
     if not marker.exists():
         if isolate if isolate is not None else ingest.rows_used >= ISOLATE_ROWS:
+            if child is not None:
+                return child.run(validate_roster, ingest, progress=progress, isolate=False)
             return in_child_process(validate_roster, ingest, progress=progress, isolate=False)
         import pyarrow.parquet as pq
 

@@ -70,3 +70,25 @@ def test_validation_runs_once_per_cached_roster_in_or_out_of_process(small_roste
         assert validate_roster(ingest).validation == checked.validation and marker.stat().st_mtime_ns == stamp
         results[isolate] = {k: v for k, v in checked.validation.items() if k != "seconds"}
     assert results[False] == results[True]
+
+
+def test_one_child_validates_several_rosters_and_relays_each_callers_progress(
+        small_rosters: dict[str, Path], tmp_path: Path) -> None:
+    from matchers.pipeline import ChildProcess, validate_roster
+
+    ingests = [ingest_roster(small_rosters[kind], kind, tmp_path / "cache", validate=False) for kind in ("civil", "poverty")]
+    heard: dict[str, list[str]] = {"civil": [], "poverty": []}
+    with ChildProcess("validation") as child:
+        checked = [validate_roster(i, progress=heard[i.kind].append, isolate=True, child=child) for i in ingests]
+        pids = {child.run(_process_id), child.run(_process_id)}
+    assert len(pids) == 1 and _process_id() not in pids  # one process served every step
+    for ingest, result in zip(ingests, checked):
+        assert result.validation["evaluated"] > 0
+        assert heard[ingest.kind] and all(ingest.kind in message for message in heard[ingest.kind])
+    child.close()  # closing twice is harmless
+
+
+def _process_id(progress: object = None) -> int:
+    import os
+
+    return os.getpid()
