@@ -22,14 +22,15 @@ def default_period() -> str:
 
 def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float],
                 sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], dict[str, PrefectFuture], str | None]:
-    """All rosters at once (big ones standardise in child processes), each validated as soon as it is standardised.
+    """All rosters at once (big ones standardise in child processes), each validated and keyed as soon as it is standardised.
 
-    Returns the ingests, their validations (still running: they finish beside linking) and the
-    first bad input, in argument order.
+    Returns the ingests, their validations and person keys (still running: they finish beside
+    linking) and the first bad input, in argument order.
     """
     futures = {kind: tasks.ingest_roster.submit(path, kind, cache_dir, (sheets or {}).get(kind))
                for kind, path in paths.items()}
-    checks = {kind: tasks.validate_roster.submit(future) for kind, future in futures.items()}
+    checks = {kind: tasks.cache_person_keys.submit(tasks.validate_roster.submit(future))
+              for kind, future in futures.items()}
     ingests: dict[str, dict] = {}
     for kind, future in futures.items():
         result = future.result()

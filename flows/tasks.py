@@ -114,6 +114,18 @@ def validate_roster(ingest: dict[str, Any]) -> dict[str, Any]:
         return pipeline.validate_roster(checked, progress=report, child=_validator).to_dict()
 
 
+@task(name="cache-person-keys", **QUIET)
+@withhold_details
+def cache_person_keys(ingest: dict[str, Any]) -> dict[str, Any]:
+    """Person keys of a standardised roster, once per roster and key, for recording the run at its end.
+
+    Returns the ingest as it came (an error included), so a flow waits on one future per roster.
+    """
+    if "error" not in ingest:
+        pipeline.cache_person_keys(pipeline.IngestResult(**ingest), progress=report, child=_validator)
+    return ingest
+
+
 @task(name="carry-review-history", retries=2, retry_delay_seconds=2, **QUIET)
 @withhold_details
 def carry_review_history(folder: str, out: str, job: str, period: str) -> dict[str, Any]:

@@ -242,6 +242,22 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
     return dataclasses.replace(ingest, validation=validation, docs_path=str(docs) if docs.exists() else None)
 
 
+def cache_person_keys(ingest: IngestResult, progress: Progress | None = None,
+                      child: ChildProcess | None = None) -> str:
+    """Person keys and fingerprints of every record, cached beside the records; returns their path.
+
+    Recording a run reads them instead of hashing its matched records at the end of the run.
+    child: where a big roster (ISOLATE_ROWS or more) is keyed.
+    """
+    if child is not None and ingest.rows_used >= ISOLATE_ROWS:
+        return child.run(cache_person_keys, ingest, progress=progress)
+    from matchers.store import cache_identities, identities_path
+
+    if not identities_path(ingest.records_path).is_file() and progress:
+        progress(f"keying {ingest.kind} records ({ingest.rows_used:,})")
+    return str(cache_identities(ingest.records_path, ingest.kind))
+
+
 def collect_rejects(ingests: list[IngestResult]) -> pd.DataFrame:
     """All rejected rows of a run, with the file they came from."""
     frames = []

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
 from matchers.privacy import person_keys, store_secret
@@ -331,13 +333,17 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
 
 def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.DataFrame:
     """The columns record_identities uses, of the wanted rows only (filtered before pandas sees them)."""
+    wanted = [f"{kind}_row", "id_number", *FINGERPRINT_COLUMNS, *FALLBACK_KEY_COLUMNS, "county_code"]
+    return _read_rows(path, kind, list(dict.fromkeys(wanted)), rows)
+
+
+def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray | None) -> pd.DataFrame:
+    """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only."""
     import pyarrow.compute as pc
-    import pyarrow.parquet as pq
 
     row = f"{kind}_row"
-    wanted = dict.fromkeys([row, "id_number", *FINGERPRINT_COLUMNS, *FALLBACK_KEY_COLUMNS, "county_code"])
-    present = set(pq.read_schema(path).names)
-    columns = [c for c in wanted if c in present]
+    present = pq.read_schema(path).names
+    columns = [c for c in wanted if c in present] if wanted is not None else present
     if rows is None or row not in present:
         return pd.read_parquet(path, columns=columns)
     table = pq.read_table(path, columns=columns)  # filtered in Arrow: a filters= list of 700k rows is slower
@@ -357,9 +363,46 @@ def load_identities(manifest: dict, home: Path | None = None,
             raise StoreError(f"the standardised {entry['kind']} roster of this run is no longer in {home / 'cache'}: "
                              "run the job again on the same file, then record it")
         wanted = rows.get(entry["kind"]) if rows is not None else None
-        out[entry["kind"]] = record_identities(_identity_columns(path, entry["kind"], wanted), entry["kind"],
-                                               rows=wanted)
+        cached = identities_path(path)
+        if cached.is_file():
+            out[entry["kind"]] = _read_rows(cached, entry["kind"], None, wanted)
+        else:
+            out[entry["kind"]] = record_identities(_identity_columns(path, entry["kind"], wanted), entry["kind"],
+                                                   rows=wanted)
     return out
+
+
+def identities_path(records_path: str | Path, secret: bytes | None = None) -> Path:
+    """Where a standardised roster's identities are cached: named by the key and the code that derives them.
+
+    The name is a digest, never the key; another key (RELIEFMATCH_PERSON_KEY set or changed) or a
+    change to how keys and fingerprints are made reads another file.
+    """
+    from matchers import privacy
+
+    digest = hashlib.sha256(secret if secret is not None else store_secret(state_home()))
+    for module in (privacy.__file__, __file__):
+        digest.update(Path(module).read_bytes())
+    return Path(records_path).parent / f"identities-{digest.hexdigest()[:16]}.parquet"
+
+
+def cache_identities(records_path: str | Path, kind: str) -> Path:
+    """Every record's identity (person key, fingerprint, county) beside the roster, computed once per key.
+
+    Recording a run then reads the rows its lists refer to instead of hashing them: on a
+    million-row roster that takes the hashing (seconds) off the end of every run that uses it.
+    """
+    target = identities_path(records_path)
+    if not target.is_file():
+        identities = record_identities(_identity_columns(Path(records_path), kind, None), kind)
+        partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
+        try:
+            pq.write_table(pa.Table.from_pandas(identities, preserve_index=False), partial, compression="zstd")
+            os.chmod(partial, 0o600)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+    return target
 
 
 def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None,

@@ -164,3 +164,23 @@ def test_person_keys_are_rfc2104_hmac_sha256():
         assert person_keys(values, secret).tolist() == expected
 
 
+
+
+def test_cached_identities_are_what_recording_would_compute_and_follow_the_key(monkeypatch, tmp_path):
+    from matchers.store import cache_identities, identities_path, load_identities
+
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    people = [(ID_A, "李淑芬", "220102"), (None, "王建国", "220381"), (ID_C, "金光日", "222401")]
+    path = tmp_path / "records.parquet"
+    records("civil", people).to_parquet(path, index=False)
+    manifest = {"inputs": [{"kind": "civil", "sha256": "0" * 64, "records_path": str(path)}]}
+    wanted = {"civil": pd.Series([3, 2]).to_numpy()}
+    computed = load_identities(manifest, rows=wanted)["civil"]
+    cached = cache_identities(path, "civil")
+    assert cached == identities_path(path) and cached.stat().st_mode & 0o777 == 0o600
+    pd.testing.assert_frame_equal(load_identities(manifest, rows=wanted)["civil"], computed)
+    assert ID_A not in cached.name and LEAK_NAME not in cached.name
+    monkeypatch.setenv("RELIEFMATCH_PERSON_KEY", "another-key")  # another key: another file, recomputed
+    assert identities_path(path) != cached and not identities_path(path).exists()
+    assert load_identities(manifest, rows=wanted)["civil"]["civil_person"].iloc[0] != computed["civil_person"].iloc[0]
