@@ -170,6 +170,8 @@ def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | 
 def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None,
                  progress: Progress | None) -> IngestResult:
     """The cache entry of one roster, built aside and renamed into place when complete (validate_roster adds its checks)."""
+    import pyarrow.parquet as pq
+
     from matchers.standardise import standardise_roster  # not imported when every roster is cached (pinyin, OpenCC)
     from schemas.readers import read_roster
 
@@ -181,11 +183,11 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
     standard = standardise_roster(raw)
     building = make_private_dir(entry.parent / f".{entry.name}.building-{uuid.uuid4().hex[:8]}")
     try:
-        standard.records.to_parquet(building / "records.parquet", index=False)
+        pq.write_table(standard.table, building / "records.parquet")
         standard.rejects.to_parquet(building / "rejects.parquet", index=False)
         result = IngestResult(
             kind=kind, source=str(path), sha256=digest, file_format=raw.file_format, encoding=raw.encoding,
-            header_row=raw.header_row, rows_read=raw.rows_read, rows_used=len(standard.records),
+            header_row=raw.header_row, rows_read=raw.rows_read, rows_used=standard.table.num_rows,
             rows_rejected=len(standard.rejects), trailing_blank_rows=raw.trailing_blank_rows,
             unmapped_headers=raw.unmapped_headers, records_path=str(entry / "records.parquet"),
             rejects_path=str(entry / "rejects.parquet"),

@@ -7,6 +7,8 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from matchers.addresses import current_county_code, parse_county, standardise_addresses
 from matchers.dates import parse_dates
@@ -23,12 +25,28 @@ REGISTERED_ADDRESS_PARTS = ("town", "village", "detail", "norm")  # kept as reg_
 
 @dataclass
 class StandardisedRoster:
+    """table: the used rows, as Arrow (a million rows are filtered and written without a pandas copy)."""
+
     kind: str
-    records: pd.DataFrame
+    table: pa.Table
     rejects: pd.DataFrame
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return self.table.to_pandas()
+
+
+# what str.strip() removes (str.isspace), as an RE2 class: Arrow-backed text is checked without Python strings
+PYTHON_WHITESPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B))) + \
+    "\u2028\u2029\u202f\u205f\u3000"
+_BLANK_RE2 = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "]*$"
 
 
 def _blank(series: pd.Series) -> np.ndarray:
+    """Cells that are missing or only whitespace, as str.strip() sees them."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        blank = pc.match_substring_regex(pa.array(series.array), _BLANK_RE2)
+        return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
     return (series.fillna("").astype(str).str.strip() == "").to_numpy()
 
 
@@ -129,5 +147,5 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
         "row": out.loc[rejected, row_col].astype("int64").to_numpy(),
         "reason": reasons[rejected].to_numpy(),
     })
-    records = out.loc[~rejected].drop(columns=[READ_PROBLEM]).reset_index(drop=True)
-    return StandardisedRoster(kind, records, rejects)
+    table = pa.Table.from_pandas(out.drop(columns=[READ_PROBLEM]), preserve_index=False)
+    return StandardisedRoster(kind, table.filter(pa.array(~rejected)), rejects)

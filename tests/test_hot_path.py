@@ -77,3 +77,15 @@ def test_per_value_as_pandas(values: list[str | None]) -> None:
     assert _per_value(series, str.strip).tolist() == series.fillna("").astype(str).str.strip().tolist()
     code = series.fillna("").astype(str).str.strip().str[:6]
     assert _per_value(series, _county_prefix).tolist() == code.where(code.str.fullmatch(r"22\d{4}"), None).tolist()
+
+
+whitespace_cells = st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    [chr(c) for c in range(0x3001) if chr(c).isspace()] + ["a", "中", "\u200b", "\ufeff", "\x00"]), max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(whitespace_cells, min_size=1, max_size=20))
+def test_blank_on_arrow_text_as_str_strip(values: list[str | None]) -> None:
+    expected = np.array([v is None or v.strip() == "" for v in values])
+    assert (_blank(pd.Series(values, dtype="string[pyarrow]")) == expected).all()
+    assert (_blank(pd.Series(values, dtype=object)) == expected).all()
