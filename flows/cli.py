@@ -31,6 +31,18 @@ def _check_period(period: Optional[str]) -> Optional[str]:
     return period
 
 
+def _load_jobs():
+    """flows.jobs, imported while Prefect's local API boots in its own process."""
+    from flows.local_api import start_local_api
+
+    api = start_local_api()
+    import flows.jobs as jobs
+
+    if api is not None:
+        api.wait()
+    return jobs
+
+
 def _run(flow_fn, **params) -> dict:
     """Run a flow in-process with a live stage display; bad input ends in one line and exit 2."""
     from flows.progress import StageDisplay, set_reporter
@@ -126,9 +138,7 @@ def crosscheck(
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
     period = _check_period(period)
-    from flows.jobs import crosscheck_flow
-
-    summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
+    summary = _run(_load_jobs().crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
                    period=period, health=str(health) if health else None,
                    model=str(model) if model else None, reveal_ids=reveal_ids,
                    sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
@@ -149,9 +159,7 @@ def health_match(
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
     period = _check_period(period)
-    from flows.jobs import health_match_flow
-
-    summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
+    summary = _run(_load_jobs().health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
                    period=period, reveal_ids=reveal_ids,
                    sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
     _print_summary("health matching finished", summary)
@@ -160,13 +168,12 @@ def health_match(
 @app.command()
 def demo(out: Path = typer.Option(Path("out/demo"), help="where the demo writes its two output folders")) -> None:
     """Both flows on the bundled synthetic sample data (data/sample/)."""
-    from flows.jobs import crosscheck_flow, health_match_flow
-
+    jobs = _load_jobs()
     civil, poverty, health = SAMPLE_DIR / "civil.csv", SAMPLE_DIR / "poverty.xlsx", SAMPLE_DIR / "health.csv"
-    summary = _run(crosscheck_flow, civil=str(civil), poverty=str(poverty), health=str(health),
+    summary = _run(jobs.crosscheck_flow, civil=str(civil), poverty=str(poverty), health=str(health),
                    out=str(out / "crosscheck"), period=None, model=None, reveal_ids=False)
     _print_summary("crosscheck finished", summary)
-    summary = _run(health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty),
+    summary = _run(jobs.health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty),
                    out=str(out / "health-match"), period=None, reveal_ids=False)
     _print_summary("health matching finished", summary)
 

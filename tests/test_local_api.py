@@ -1,0 +1,52 @@
+"""Prefect's local API booted by the CLI: started once, answering, stopped at exit, or left to Prefect."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROBE = """
+import json, os, sys
+from flows.local_api import start_local_api
+api = start_local_api()
+started = api.wait() if api else None
+print(json.dumps({"started": started, "url": os.environ.get("PREFECT_API_URL"),
+                  "prefect_imported": "prefect" in sys.modules}))
+"""
+
+
+def _probe(tmp_path: Path, **env: str) -> dict:
+    environment = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    environment.update(PREFECT_HOME=str(tmp_path / "prefect"), **env)
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _answers(url: str) -> bool:
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    with socket.socket() as probe:
+        return probe.connect_ex((host, int(port))) == 0
+
+
+def test_local_api_answers_without_loading_prefect_and_stops_at_exit(tmp_path: Path) -> None:
+    found = _probe(tmp_path)
+    assert found["started"] is True and found["url"].startswith("http://127.0.0.1:")
+    assert found["prefect_imported"] is False  # the server's code stayed in its own process
+    assert not _answers(found["url"])          # stopped when the process exited
+
+
+def test_a_configured_api_is_left_alone(tmp_path: Path) -> None:
+    found = _probe(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert found == {"started": None, "url": "http://127.0.0.1:9/api", "prefect_imported": False}
+
+
+def test_a_server_that_cannot_start_is_left_to_prefect(tmp_path: Path) -> None:
+    bad = tmp_path / "no-such-dir" / "prefect.db"  # the server exits: its database cannot be created
+    found = _probe(tmp_path, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{bad}")
+    assert found["started"] is False and found["url"] is None
