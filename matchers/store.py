@@ -8,6 +8,7 @@ private (it already holds the standardised rosters).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -378,12 +379,17 @@ def identities_path(records_path: str | Path, secret: bytes | None = None) -> Pa
     The name is a digest, never the key; another key (RELIEFMATCH_PERSON_KEY set or changed) or a
     change to how keys and fingerprints are made reads another file.
     """
+    digest = hashlib.sha256(secret if secret is not None else store_secret(state_home()))
+    digest.update(_identity_code_digest())
+    return Path(records_path).parent / f"identities-{digest.hexdigest()[:16]}.parquet"
+
+
+@functools.lru_cache(maxsize=1)
+def _identity_code_digest() -> bytes:
+    """The code that makes person keys and fingerprints, hashed once per process."""
     from matchers import privacy
 
-    digest = hashlib.sha256(secret if secret is not None else store_secret(state_home()))
-    for module in (privacy.__file__, __file__):
-        digest.update(Path(module).read_bytes())
-    return Path(records_path).parent / f"identities-{digest.hexdigest()[:16]}.parquet"
+    return hashlib.sha256(b"".join(Path(module).read_bytes() for module in (privacy.__file__, __file__))).digest()
 
 
 def cache_identities(records_path: str | Path, kind: str) -> Path:
