@@ -49,17 +49,17 @@ def withhold_details(step: Step) -> Step:
 
 @task(name="ingest-roster", retries=2, retry_delay_seconds=1, **QUIET)
 @withhold_details
-def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None) -> dict[str, Any]:
+def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None, halves: bool = False) -> dict[str, Any]:
     """Read and standardise one roster (validate-roster runs later, beside linking).
 
     Bad input comes back as {'error': message}. Big exports are standardised in a child process,
-    so the flow's concurrent ingests use both cores.
+    so the flow's concurrent ingests use both cores; halves: the longest one in two halves at once.
     """
     began = time.perf_counter()
     try:
         with _cache_lock(Path(cache_dir), f".ingest-{kind}.lock"):
             result = pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, validate=False,
-                                            progress=report).to_dict()
+                                            progress=report, halves=halves).to_dict()
     except InputError as error:
         return {"error": str(error)}
     return result | {"seconds": time.perf_counter() - began}
@@ -88,11 +88,14 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
 _validator: pipeline.ChildProcess | None = None  # the flow's validation process, while one runs
 
 
+VALIDATION_NICENESS = 10  # validation is awaited only after linking: standardising and linking go first
+
+
 @contextmanager
 def validation_process() -> Iterator[pipeline.ChildProcess]:
     """One child process validates all of a flow's big rosters, one after another: GX is imported once."""
     global _validator
-    _validator = pipeline.ChildProcess("validation")
+    _validator = pipeline.ChildProcess("validation", niceness=VALIDATION_NICENESS)
     try:
         yield _validator
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from matchers.pipeline import ingest_roster
@@ -92,3 +93,41 @@ def _process_id(progress: object = None) -> int:
     import os
 
     return os.getpid()
+
+
+def test_halves_standardised_in_two_processes_equal_the_whole(small_rosters: dict[str, Path], tmp_path: Path) -> None:
+    from matchers.pipeline import ChildProcess, standardise_in_halves
+    from matchers.standardise import standardise_roster
+    from schemas.readers import read_roster
+    from schemas.rosters import roster_schema
+
+    raw = read_roster(small_rosters["civil"], roster_schema("civil"))
+    whole = standardise_roster(raw)
+    with ChildProcess("helper") as helper:
+        halves = standardise_in_halves(raw, helper, tmp_path)
+    middle = raw.frame["civil_row"].iloc[len(raw.frame) // 2]
+    assert (whole.rejects["row"] < middle).any() and (whole.rejects["row"] >= middle).any()  # rejects in both halves
+    assert halves.table.equals(whole.table) and halves.table.schema.equals(whole.table.schema, check_metadata=True)
+    pd.testing.assert_frame_equal(halves.rejects, whole.rejects)
+
+
+def test_only_the_longest_roster_is_split_and_only_when_big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           small_rosters: dict[str, Path]) -> None:
+    import pyarrow.parquet as pq
+
+    import matchers.pipeline as pipeline
+    from flows.jobs import _largest_file
+
+    assert _largest_file({k: str(small_rosters[k]) for k in ("civil", "poverty", "health")}) == "civil"
+    split = pipeline.standardise_in_halves
+    calls: list[int] = []
+    monkeypatch.setattr(pipeline, "standardise_in_halves", lambda *args: calls.append(1) or split(*args))
+    records = {}
+    for name, halves, threshold in (("whole", False, 0), ("small", True, pipeline.HALVES_BYTES), ("halves", True, 0)):
+        monkeypatch.setattr(pipeline, "HALVES_BYTES", threshold)
+        ingest = pipeline.ingest_roster(small_rosters["civil"], "civil", tmp_path / name, validate=False, isolate=False,
+                                        halves=halves)
+        records[name] = pq.read_table(ingest.records_path)
+        assert not list(Path(ingest.records_path).parent.glob("*.arrow"))  # the helper's part is not kept
+    assert len(calls) == 1  # a small export is not worth a helper's start-up
+    assert records["halves"].equals(records["whole"]) and records["small"].equals(records["whole"])
