@@ -25,13 +25,17 @@ def _categories(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _category_text(series: pd.Series) -> pd.Series:
-    """str(value).strip(), blanks as "": computed once per distinct value (categories repeat)."""
-    values = series.astype("object").where(series.notna(), "")
-    if pd.api.types.infer_dtype(values, skipna=False) != "string":  # mixed types: per value, as str() sees them
-        return values.astype(str).str.strip()
-    codes, unique = pd.factorize(values.to_numpy())
-    cleaned = np.array([value.strip() for value in unique], dtype=object)
-    return pd.Series(cleaned[codes] if len(codes) else np.array([], dtype=object), index=series.index, dtype="object")
+    """str(value).strip(), blanks as "": computed once per distinct value (categories repeat).
+
+    Distinct values are found first and only they are type-checked and stripped; missing
+    values take the last slot of the cleaned values ("")."""
+    codes, unique = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    if pd.api.types.infer_dtype(unique, skipna=False) not in ("string", "empty"):  # mixed types: as str() sees them
+        return series.astype("object").where(series.notna(), "").astype(str).str.strip()
+    cleaned = np.empty(len(unique) + 1, dtype=object)
+    cleaned[:-1] = [value.strip() for value in unique]
+    cleaned[-1] = ""
+    return pd.Series(cleaned[codes], index=series.index, dtype="object")
 
 
 CATEGORY_COLUMNS = ["assistance_type", "status", "household_type", "monitoring_category", "main_risks",

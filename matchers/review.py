@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from matchers.store import (ATTR_SEPARATOR, FINGERPRINT_COLUMNS, JOB_TABLES, KINDS, TABLES, cell_text, connect, fetch_one,
-                            fingerprints, previous_run, record_identities, record_run, row_keys)
+                            fingerprints, previous_run, record_identities, record_run_items, row_keys)
 
 CONCLUSIONS = ("确认", "否决", "待定")
 HISTORY_LABEL = {"确认": "已确认", "否决": "已否决", "待定": "待定"}
@@ -304,7 +304,7 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
     job = json.loads(manifest.read_text(encoding="utf-8")).get("job") if manifest.is_file() else None
     frames = {table: pd.read_parquet(path) for table in JOB_TABLES.get(job, ())
               if (path := out_dir / f"{table}.parquet").is_file()}
-    run_id = record_run(out_dir, store_path, final_dir, tables=frames)
+    run_id, recorded = record_run_items(out_dir, store_path, final_dir, tables=frames)
     resolved_frames = []
     with connect(store_path) as con:
         job = fetch_one(con, "SELECT job FROM runs WHERE run_id = ?", [run_id])[0]
@@ -316,7 +316,8 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
             if not parquet.is_file():
                 continue
             frame = frames[table] if table in frames else pd.read_parquet(parquet)
-            items = _stored_items(con, run_id, table)
+            items = (_stored_items(con, run_id, table) if recorded is None or "table_name" not in recorded
+                     else recorded[recorded["table_name"] == table].reset_index(drop=True))
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None
             history = _history(items, decisions[decisions["table_name"] == table], table, previous)

@@ -419,6 +419,13 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
     once moved into place (when recording from a staging folder), so a later run finds it.
     tables: the run's lists as the caller has already read them (a million matches take seconds to read).
     """
+    return record_run_items(out_dir, store_path, final_dir, tables)[0]
+
+
+def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None,
+                     tables: dict[str, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame | None]:
+    """record_run, also returning the rows it stored (table_name, row_key, identity, …; None if already recorded),
+    so that a caller marking the run's history need not read them back."""
     out_dir = Path(out_dir).resolve()
     run_id = run_id_of(out_dir)
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -427,7 +434,7 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
         raise StoreError(f"{out_dir / 'manifest.json'}: job or period missing; this run cannot be recorded")
     with connect(store_path) as con:
         if fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]):
-            return run_id
+            return run_id, None
         read = {table: tables[table] if tables and table in tables else _read_table(out_dir, table)
                 for table in JOB_TABLES[job]}
         read = {table: frame for table, frame in read.items() if frame is not None}
@@ -470,7 +477,7 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
         except BaseException:
             con.rollback()
             raise
-    return run_id
+    return run_id, items
 
 
 def runs(store_path: str | Path | None = None) -> pd.DataFrame:

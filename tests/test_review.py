@@ -122,6 +122,10 @@ def test_decisions_carry_forward_and_changes_are_marked(october):
     assert (folder / "resolved_candidates.csv").is_file()
     with connect(october["store"]) as con:
         assert LEAK_NAME not in " ".join(map(str, con.execute("SELECT * FROM items").fetchall()))
+    # marked with the rows just stored, or again with the rows read back from the store: the same bytes
+    written = {path.name: path.read_bytes() for path in folder.iterdir() if path.suffix in (".csv", ".parquet")}
+    annotate_with_history(folder, october["store"])
+    assert {path.name: path.read_bytes() for path in folder.iterdir() if path.suffix in (".csv", ".parquet")} == written
 
 
 def test_rejected_pairs_dropped_until_a_record_changes(october):
