@@ -31,13 +31,19 @@ def _check_period(period: Optional[str]) -> Optional[str]:
     return period
 
 
-def _load_jobs():
-    """flows.jobs, imported while Prefect's local API boots in its own process."""
+def _load_jobs(rosters: dict[str, Path | None] | None = None):
+    """flows.jobs, imported while Prefect's local API boots in its own process.
+
+    rosters: the run's input files; while the API boots, child processes for the big ones that
+    are not cached yet start and import the standardiser.
+    """
     from flows.local_api import start_local_api
 
     api = start_local_api()
     import flows.jobs as jobs
 
+    if rosters:
+        jobs.tasks.prestart_standardisers({kind: str(path) for kind, path in rosters.items() if path is not None})
     if api is not None:
         api.wait()
     return jobs
@@ -138,9 +144,9 @@ def crosscheck(
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
     period = _check_period(period)
-    summary = _run(_load_jobs().crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out),
-                   period=period, health=str(health) if health else None,
-                   model=str(model) if model else None, reveal_ids=reveal_ids,
+    jobs = _load_jobs({"civil": civil, "poverty": poverty, "health": health})
+    summary = _run(jobs.crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out), period=period,
+                   health=str(health) if health else None, model=str(model) if model else None, reveal_ids=reveal_ids,
                    sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
     _print_summary("crosscheck finished", summary)
 
@@ -159,7 +165,8 @@ def health_match(
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
     period = _check_period(period)
-    summary = _run(_load_jobs().health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
+    jobs = _load_jobs({"health": health, "civil": civil, "poverty": poverty})
+    summary = _run(jobs.health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
                    period=period, reveal_ids=reveal_ids,
                    sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
     _print_summary("health matching finished", summary)

@@ -16,7 +16,7 @@ from prefect.cache_policies import NONE
 
 from flows.progress import detail_reporter, report
 from matchers import pipeline
-from matchers.outputs import write_json, write_table
+from matchers.outputs import make_private_dir, write_json, write_table
 from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
 from schemas.errors import InputError
 
@@ -86,6 +86,11 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
 
 
 _validator: pipeline.ChildProcess | None = None  # the flow's validation process, while one runs
+
+
+def prestart_standardisers(rosters: dict[str, str]) -> int:
+    """Warm child processes for the big uncached rosters, started before a flow (see the CLI)."""
+    return pipeline.prestart_standardisers(rosters, make_private_dir(settings.state_home() / "cache"))
 
 
 VALIDATION_NICENESS = 10  # validation is awaited only after linking: standardising and linking go first

@@ -5,6 +5,8 @@ the month's civil and poverty rosters instead of standardising them again.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import hashlib
 import json
 import os
@@ -83,19 +85,72 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         from schemas.errors import InputError
         raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
                          f"Check the --{kind} path")
-    digest = sha256_file(path)
-    name = f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}"
-    entry = make_private_dir(cache_dir) / name
+    digest = _file_digest(str(path), *_stamp(path))
+    entry = make_private_dir(cache_dir) / _entry_name(kind, digest, sheet)
     if (entry / "ingest.json").exists():
         result = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         result.source, result.from_cache = str(path), True
     else:
         halves = halves and path.stat().st_size >= HALVES_BYTES
         if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
-            result = in_child_process(_build_entry, path, kind, digest, entry, sheet, halves, progress=progress)
+            with _take_prestarted() or ChildProcess(f"ingest-{kind}") as child:
+                result = child.run(_build_entry, path, kind, digest, entry, sheet, halves, progress=progress)
         else:
             result = _build_entry(path, kind, digest, entry, sheet, halves, progress)
     return validate_roster(result, progress=progress, isolate=isolate) if validate else result
+
+
+def _entry_name(kind: str, digest: str, sheet: str | None) -> str:
+    return f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}"
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=16)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a file, once per process while its size and modification time stay the same."""
+    return sha256_file(Path(path))
+
+
+_prestarted: list["ChildProcess"] = []  # warmed child processes waiting for an ingest (prestart_standardisers)
+_prestarted_lock = threading.Lock()
+
+
+def prestart_standardisers(rosters: dict[str, str | Path], cache_dir: Path) -> int:
+    """Start a warmed child process now for each big roster that is not cached yet; returns how many.
+
+    A caller with a moment to wait (the CLI, while Prefect's API boots) lets the children import
+    pandas, pinyin and OpenCC then, instead of at the start of the first ingest. ingest_roster
+    takes them; any left over are closed when the process exits.
+    """
+    started = 0
+    for kind, path in rosters.items():
+        path = Path(path)
+        if not path.is_file() or path.stat().st_size < ISOLATE_BYTES:
+            continue
+        if (Path(cache_dir) / _entry_name(kind, _file_digest(str(path), *_stamp(path)), None) / "ingest.json").exists():
+            continue
+        child = ChildProcess(f"ingest-{kind}")
+        child.submit(_load_standardiser)
+        with _prestarted_lock:
+            _prestarted.append(child)
+        started += 1
+    if started:
+        atexit.register(_close_prestarted)
+    return started
+
+
+def _take_prestarted() -> "ChildProcess | None":
+    with _prestarted_lock:
+        return _prestarted.pop(0) if _prestarted else None
+
+
+def _close_prestarted() -> None:
+    while (child := _take_prestarted()) is not None:
+        child.close()
 
 
 _child_messages: Any = None  # in a child process: the queue its progress messages go to

@@ -131,3 +131,21 @@ def test_only_the_longest_roster_is_split_and_only_when_big(tmp_path: Path, monk
         assert not list(Path(ingest.records_path).parent.glob("*.arrow"))  # the helper's part is not kept
     assert len(calls) == 1  # a small export is not worth a helper's start-up
     assert records["halves"].equals(records["whole"]) and records["small"].equals(records["whole"])
+
+
+def test_prestarted_child_serves_the_first_uncached_big_roster(small_rosters: dict[str, Path], tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import matchers.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ISOLATE_BYTES", small_rosters["poverty"].stat().st_size)  # civil is bigger
+    rosters = {kind: small_rosters[kind] for kind in ("civil", "poverty", "health")}
+    cache = tmp_path / "cache"
+    assert pipeline.prestart_standardisers(rosters, cache) == 2  # civil and poverty; health is smaller
+    served: list[int] = []
+    run = pipeline.ChildProcess.run
+    monkeypatch.setattr(pipeline.ChildProcess, "run", lambda self, *a, **k: served.append(id(self)) or run(self, *a, **k))
+    waiting = [id(child) for child in pipeline._prestarted]
+    for kind in ("civil", "poverty"):
+        pipeline.ingest_roster(rosters[kind], kind, cache, validate=False)
+    assert served == waiting and not pipeline._prestarted
+    assert pipeline.prestart_standardisers(rosters, cache) == 0  # cached now: nothing to start
