@@ -50,19 +50,15 @@ def _largest_file(paths: dict[str, str]) -> str | None:
     return max(sizes, key=lambda kind: (sizes[kind], kind)) if sizes else None
 
 
-def _link_and_validate(ingests: dict[str, dict], checks: dict[str, PrefectFuture], pairs: dict[str, tuple[str, str]],
-                       work: str, model: str | None, timings: dict[str, float]) -> dict[str, dict]:
-    """Link while the rosters' validations finish: the two need only the standardised rosters, not each other.
+def _await_validation(ingests: dict[str, dict], checks: dict[str, PrefectFuture], timings: dict[str, float]) -> None:
+    """The rosters' validations (and person keys), which ran beside linking and the rules; ingests gain them in place.
 
-    Returns the links; ingests gain their validation results in place.
-    """
-    links = _link_all({name: (ingests[left], ingests[right]) for name, (left, right) in pairs.items()},
-                      work, model, timings)
+    Nothing before the manifest needs them, so a validation still running when the lists are
+    written has cost no time."""
     began = time.perf_counter()
     for kind, check in checks.items():
         ingests[kind] = check.result()
-    timings["validation_after_linking"] = time.perf_counter() - began
-    return links
+    timings["validation_after_outputs"] = time.perf_counter() - began
 
 
 def _link_all(pairs: dict[str, tuple[dict, dict]], work: str, model: str | None,
@@ -97,12 +93,15 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
             return Failed(message=error)
         with staged_output(Path(out)) as folder:
             pairs = {"civil_poverty": ("civil", "poverty")} | ({"health_poverty": ("health", "poverty")} if health else {})
-            links = _link_and_validate(ingests, checks, pairs, str(folder), model, timings)
-            validation.close()
+            links = _link_all({name: (ingests[left], ingests[right]) for name, (left, right) in pairs.items()},
+                              str(folder), model, timings)
             began = time.perf_counter()
             outputs = tasks.crosscheck_outputs(ingests["civil"], ingests["poverty"], links["civil_poverty"], str(folder),
                                                ingests.get("health"), links.get("health_poverty"), reveal_ids)
-            manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, began, started)
+            timings["rules_and_outputs"] = time.perf_counter() - began
+            _await_validation(ingests, checks, timings)
+            validation.close()
+            manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, started)
     return Completed(message="crosscheck finished", data=_summary(manifest, out))
 
 
@@ -120,21 +119,21 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
         if error:
             return Failed(message=error)
         with staged_output(Path(out)) as folder:
-            links = _link_and_validate(ingests, checks, {"health_civil": ("health", "civil"),
-                                                         "health_poverty": ("health", "poverty")},
-                                       str(folder), None, timings)
-            validation.close()
+            links = _link_all({"health_civil": (ingests["health"], ingests["civil"]),
+                               "health_poverty": (ingests["health"], ingests["poverty"])}, str(folder), None, timings)
             began = time.perf_counter()
             outputs = tasks.health_outputs(ingests["health"], ingests["civil"], ingests["poverty"],
                                            links["health_civil"], links["health_poverty"], str(folder), reveal_ids)
-            manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, began, started)
+            timings["rules_and_outputs"] = time.perf_counter() - began
+            _await_validation(ingests, checks, timings)
+            validation.close()
+            manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, started)
     return Completed(message="health matching finished", data=_summary(manifest, out))
 
 
 def _finish(job: str, period: str, folder: Path, out: str, ingests: dict[str, dict], links: dict[str, dict],
-            outputs: dict, timings: dict[str, float], rules_began: float, started: float) -> dict:
-    """What both jobs do once their lists are written: models, manifest, review history."""
-    timings["rules_and_outputs"] = time.perf_counter() - rules_began
+            outputs: dict, timings: dict[str, float], started: float) -> dict:
+    """What both jobs do once their lists are written and their inputs validated: models, manifest, review history."""
     _save_models(links, folder)
     _drop_work_files(links)
     manifest = tasks.write_manifest(job, period, str(folder), list(ingests.values()), links, outputs, timings, started)
