@@ -31,11 +31,11 @@ def _check_period(period: Optional[str]) -> Optional[str]:
     return period
 
 
-def _load_jobs(rosters: dict[str, Path | None] | None = None):
+def _load_jobs(rosters: dict[str, Path | None] | None = None, sheets: dict[str, str] | None = None):
     """flows.jobs, imported while Prefect's local API boots in its own process.
 
-    rosters: the run's input files; while the API boots, child processes for the big ones that
-    are not cached yet start and import the standardiser.
+    rosters: the run's input files; the big ones not cached yet start standardising while the API
+    boots (the flow's ingest then waits for that work instead of starting it).
     """
     from flows.local_api import start_local_api
 
@@ -43,7 +43,7 @@ def _load_jobs(rosters: dict[str, Path | None] | None = None):
     import flows.jobs as jobs
 
     if rosters:
-        jobs.tasks.prestart_standardisers({kind: str(path) for kind, path in rosters.items() if path is not None})
+        jobs.tasks.standardise_ahead({kind: str(path) for kind, path in rosters.items() if path is not None}, sheets)
     if api is not None:
         api.wait()
     return jobs
@@ -144,10 +144,11 @@ def crosscheck(
 ) -> None:
     """Monthly cross-check of the civil-affairs and poverty-alleviation rosters."""
     period = _check_period(period)
-    jobs = _load_jobs({"civil": civil, "poverty": poverty, "health": health})
+    sheets = _sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet)
+    jobs = _load_jobs({"civil": civil, "poverty": poverty, "health": health}, sheets)
     summary = _run(jobs.crosscheck_flow, civil=str(civil), poverty=str(poverty), out=str(out), period=period,
                    health=str(health) if health else None, model=str(model) if model else None, reveal_ids=reveal_ids,
-                   sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
+                   sheets=sheets)
     _print_summary("crosscheck finished", summary)
 
 
@@ -165,10 +166,10 @@ def health_match(
 ) -> None:
     """Biweekly matching of the infection list against both assistance rosters."""
     period = _check_period(period)
-    jobs = _load_jobs({"health": health, "civil": civil, "poverty": poverty})
+    sheets = _sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet)
+    jobs = _load_jobs({"health": health, "civil": civil, "poverty": poverty}, sheets)
     summary = _run(jobs.health_match_flow, health=str(health), civil=str(civil), poverty=str(poverty), out=str(out),
-                   period=period, reveal_ids=reveal_ids,
-                   sheets=_sheets(civil=civil_sheet, poverty=poverty_sheet, health=health_sheet))
+                   period=period, reveal_ids=reveal_ids, sheets=sheets)
     _print_summary("health matching finished", summary)
 
 

@@ -13,6 +13,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
 from flows import tasks
+from matchers import pipeline
 from matchers.outputs import make_private_dir, staged_output
 
 
@@ -27,7 +28,7 @@ def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]
     Returns the ingests, their validations and person keys (still running: they finish beside
     linking) and the first bad input, in argument order.
     """
-    longest = _largest_file(paths)
+    longest = pipeline.longest_roster(paths)
     futures = {kind: tasks.ingest_roster.submit(path, kind, cache_dir, (sheets or {}).get(kind), kind == longest)
                for kind, path in paths.items()}
     checks = {kind: tasks.cache_person_keys.submit(tasks.validate_roster.submit(future))
@@ -42,12 +43,6 @@ def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float]
         timings[f"ingest_{kind}"] = result["seconds"]
         ingests[kind] = {k: v for k, v in result.items() if k != "seconds"}
     return ingests, checks, None
-
-
-def _largest_file(paths: dict[str, str]) -> str | None:
-    """The roster whose standardising sets the pace of a run (the others finish first): the biggest file."""
-    sizes = {kind: Path(path).stat().st_size for kind, path in paths.items() if Path(path).is_file()}
-    return max(sizes, key=lambda kind: (sizes[kind], kind)) if sizes else None
 
 
 def _await_validation(ingests: dict[str, dict], checks: dict[str, PrefectFuture], timings: dict[str, float]) -> None:

@@ -88,9 +88,9 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
 _validator: pipeline.ChildProcess | None = None  # the flow's validation process, while one runs
 
 
-def prestart_standardisers(rosters: dict[str, str]) -> int:
-    """Warm child processes for the big uncached rosters, started before a flow (see the CLI)."""
-    return pipeline.prestart_standardisers(rosters, make_private_dir(settings.state_home() / "cache"))
+def standardise_ahead(rosters: dict[str, str], sheets: dict[str, str] | None = None) -> list[str]:
+    """Start standardising the big uncached rosters before a flow (see the CLI); ingest-roster then waits for it."""
+    return pipeline.standardise_ahead(rosters, make_private_dir(settings.state_home() / "cache"), sheets)
 
 
 VALIDATION_NICENESS = 10  # validation is awaited only after linking: standardising and linking go first

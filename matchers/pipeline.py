@@ -87,14 +87,22 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
                          f"Check the --{kind} path")
     digest = _file_digest(str(path), *_stamp(path))
     entry = make_private_dir(cache_dir) / _entry_name(kind, digest, sheet)
-    if (entry / "ingest.json").exists():
+    ahead = _take_ahead(entry)
+    if ahead is not None:  # standardising since before the flow started (standardise_ahead)
+        child, building = ahead
+        if progress:
+            progress(f"standardising {kind} roster (started while the flow was starting)")
+        try:
+            result = building.result()
+        finally:
+            child.close()
+    elif (entry / "ingest.json").exists():
         result = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         result.source, result.from_cache = str(path), True
     else:
         halves = halves and path.stat().st_size >= HALVES_BYTES
         if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
-            with _take_prestarted() or ChildProcess(f"ingest-{kind}") as child:
-                result = child.run(_build_entry, path, kind, digest, entry, sheet, halves, progress=progress)
+            result = in_child_process(_build_entry, path, kind, digest, entry, sheet, halves, progress=progress)
         else:
             result = _build_entry(path, kind, digest, entry, sheet, halves, progress)
     return validate_roster(result, progress=progress, isolate=isolate) if validate else result
@@ -115,42 +123,55 @@ def _file_digest(path: str, size: int, mtime_ns: int) -> str:
     return sha256_file(Path(path))
 
 
-_prestarted: list["ChildProcess"] = []  # warmed child processes waiting for an ingest (prestart_standardisers)
-_prestarted_lock = threading.Lock()
+_ahead: dict[str, tuple["ChildProcess", Future]] = {}  # cache entry -> its standardising, started by standardise_ahead
+_ahead_lock = threading.Lock()
 
 
-def prestart_standardisers(rosters: dict[str, str | Path], cache_dir: Path) -> int:
-    """Start a warmed child process now for each big roster that is not cached yet; returns how many.
+def longest_roster(rosters: dict[str, str | Path]) -> str | None:
+    """The roster whose standardising sets the pace of a run (the others finish first): the biggest file."""
+    sizes = {kind: Path(path).stat().st_size for kind, path in rosters.items() if Path(path).is_file()}
+    return max(sizes, key=lambda kind: (sizes[kind], kind)) if sizes else None
 
-    A caller with a moment to wait (the CLI, while Prefect's API boots) lets the children import
-    pandas, pinyin and OpenCC then, instead of at the start of the first ingest. ingest_roster
-    takes them; any left over are closed when the process exits.
+
+def standardise_ahead(rosters: dict[str, str | Path], cache_dir: Path,
+                      sheets: dict[str, str] | None = None) -> list[str]:
+    """Start standardising each big roster that is not cached yet, in a child process; returns their kinds.
+
+    For a caller with a moment to wait (the CLI, while Prefect's API boots: two to three seconds
+    with a core idle). ingest_roster on the same file then waits for that work instead of starting
+    it; work no flow asked for still completes its cache entry before the process exits.
     """
-    started = 0
-    for kind, path in rosters.items():
-        path = Path(path)
-        if not path.is_file() or path.stat().st_size < ISOLATE_BYTES:
-            continue
-        if (Path(cache_dir) / _entry_name(kind, _file_digest(str(path), *_stamp(path)), None) / "ingest.json").exists():
-            continue
-        child = ChildProcess(f"ingest-{kind}")
-        child.submit(_load_standardiser)
-        with _prestarted_lock:
-            _prestarted.append(child)
-        started += 1
+    big = {kind: Path(path) for kind, path in rosters.items()
+           if Path(path).is_file() and Path(path).stat().st_size >= ISOLATE_BYTES}
+    longest = longest_roster(big)
+    started = []
+    for kind, path in big.items():
+        sheet = (sheets or {}).get(kind)
+        digest = _file_digest(str(path), *_stamp(path))
+        entry = make_private_dir(cache_dir) / _entry_name(kind, digest, sheet)
+        with _ahead_lock:
+            if (entry / "ingest.json").exists() or str(entry) in _ahead:
+                continue
+            child = ChildProcess(f"ingest-{kind}")
+            halves = kind == longest and path.stat().st_size >= HALVES_BYTES
+            _ahead[str(entry)] = (child, child.submit(_build_entry, path, kind, digest, entry, sheet, halves, None))
+        started.append(kind)
     if started:
-        atexit.register(_close_prestarted)
+        atexit.register(_finish_ahead)
     return started
 
 
-def _take_prestarted() -> "ChildProcess | None":
-    with _prestarted_lock:
-        return _prestarted.pop(0) if _prestarted else None
+def _take_ahead(entry: Path) -> tuple["ChildProcess", Future] | None:
+    with _ahead_lock:
+        return _ahead.pop(str(entry), None)
 
 
-def _close_prestarted() -> None:
-    while (child := _take_prestarted()) is not None:
-        child.close()
+def _finish_ahead() -> None:
+    with _ahead_lock:
+        left = list(_ahead.values())
+        _ahead.clear()
+    for child, _ in left:
+        child.close()  # waits: the cache entry is then complete for the next run
 
 
 _child_messages: Any = None  # in a child process: the queue its progress messages go to

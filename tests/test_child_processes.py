@@ -116,9 +116,8 @@ def test_only_the_longest_roster_is_split_and_only_when_big(tmp_path: Path, monk
     import pyarrow.parquet as pq
 
     import matchers.pipeline as pipeline
-    from flows.jobs import _largest_file
 
-    assert _largest_file({k: str(small_rosters[k]) for k in ("civil", "poverty", "health")}) == "civil"
+    assert pipeline.longest_roster({k: str(small_rosters[k]) for k in ("civil", "poverty", "health")}) == "civil"
     split = pipeline.standardise_in_halves
     calls: list[int] = []
     monkeypatch.setattr(pipeline, "standardise_in_halves", lambda *args: calls.append(1) or split(*args))
@@ -133,19 +132,48 @@ def test_only_the_longest_roster_is_split_and_only_when_big(tmp_path: Path, monk
     assert records["halves"].equals(records["whole"]) and records["small"].equals(records["whole"])
 
 
-def test_prestarted_child_serves_the_first_uncached_big_roster(small_rosters: dict[str, Path], tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_standardising_started_ahead_is_what_the_ingest_returns(small_rosters: dict[str, Path], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import matchers.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "ISOLATE_BYTES", small_rosters["poverty"].stat().st_size)  # civil is bigger
     rosters = {kind: small_rosters[kind] for kind in ("civil", "poverty", "health")}
     cache = tmp_path / "cache"
-    assert pipeline.prestart_standardisers(rosters, cache) == 2  # civil and poverty; health is smaller
-    served: list[int] = []
-    run = pipeline.ChildProcess.run
-    monkeypatch.setattr(pipeline.ChildProcess, "run", lambda self, *a, **k: served.append(id(self)) or run(self, *a, **k))
-    waiting = [id(child) for child in pipeline._prestarted]
+    assert pipeline.standardise_ahead(rosters, cache) == ["civil", "poverty"]  # health is smaller
+    assert pipeline.standardise_ahead(rosters, cache) == []  # already under way
+    started = dict(pipeline._ahead)
     for kind in ("civil", "poverty"):
-        pipeline.ingest_roster(rosters[kind], kind, cache, validate=False)
-    assert served == waiting and not pipeline._prestarted
-    assert pipeline.prestart_standardisers(rosters, cache) == 0  # cached now: nothing to start
+        monkeypatch.setattr(pipeline, "in_child_process", lambda *a, **k: pytest.fail("standardised twice"))
+        ahead = pipeline.ingest_roster(rosters[kind], kind, cache, validate=False)
+        monkeypatch.undo()
+        here = pipeline.ingest_roster(rosters[kind], kind, tmp_path / f"here-{kind}", validate=False, isolate=False)
+        assert not ahead.from_cache and ahead.rows_used == here.rows_used > 0
+        assert Path(ahead.records_path).read_bytes() == Path(here.records_path).read_bytes()
+        assert Path(ahead.records_path).parent.name == Path(here.records_path).parent.name
+    assert len(started) == 2 and not pipeline._ahead
+    monkeypatch.setattr(pipeline, "ISOLATE_BYTES", 0)
+    assert pipeline.standardise_ahead(rosters, cache) == ["health"]  # the others are cached now
+
+
+def test_standardising_no_flow_asked_for_completes_its_cache_entry(small_rosters: dict[str, Path], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import matchers.pipeline as pipeline
+
+    monkeypatch.setattr(pipeline, "ISOLATE_BYTES", 0)
+    assert pipeline.standardise_ahead({"health": small_rosters["health"]}, tmp_path / "cache") == ["health"]
+    pipeline._finish_ahead()  # what the process does at exit
+    assert not pipeline._ahead and list((tmp_path / "cache").glob("health-*/ingest.json"))
+
+
+def test_bad_input_standardised_ahead_is_reported_by_the_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import matchers.pipeline as pipeline
+
+    bad = tmp_path / "civil.csv"
+    bad.write_text("序号,姓名\n1,张三\n", encoding="utf-8")
+    with pytest.raises(InputError) as here:
+        ingest_roster(bad, "civil", tmp_path / "here", isolate=False)
+    monkeypatch.setattr(pipeline, "ISOLATE_BYTES", 0)
+    assert pipeline.standardise_ahead({"civil": bad}, tmp_path / "cache") == ["civil"]
+    with pytest.raises(InputError) as ahead:
+        ingest_roster(bad, "civil", tmp_path / "cache")
+    assert str(ahead.value) == str(here.value) and not pipeline._ahead
