@@ -4,11 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from pypinyin import lazy_pinyin
 
 from matchers.ids import id_check_character
 from matchers.linkage import LinkageModel, link, load_settings, settings_from_dict
-from matchers.linkage.decision import one_to_one
+from matchers.linkage.decision import _best_other, one_to_one
 
 SURNAMES = list("王李张刘陈杨赵黄周吴徐孙马朱胡郭何高林罗")
 GIVEN = list("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华")
@@ -225,6 +228,24 @@ def test_one_to_one_keeps_best_and_drops_rest():
     kept = one_to_one(left, right, weight)
     # (1,0) is best overall; then (0,1) at 9 beats (2,1) at 8; (0,0) and (1,1) lose their partners
     assert kept.tolist() == [False, True, True, False, False]
+
+
+def _best_other_by_groups(keys: np.ndarray, weight: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The definition: the best weight among the other pairs of the same key."""
+    out = []
+    for row in rows:
+        others = weight[(keys == keys[row]) & (np.arange(len(keys)) != row)]
+        out.append(others.max() if len(others) else -np.inf)
+    return np.array(out, dtype=float)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([-3.0, 0.0, 1.5, 2.0, 7.25])), max_size=30), st.data())
+def test_best_other_is_the_best_rival_of_the_same_key(pairs, data):
+    keys = np.array([k for k, _ in pairs], dtype=np.int64)
+    weight = np.array([w for _, w in pairs], dtype=float)
+    rows = np.array(data.draw(st.lists(st.integers(0, max(len(pairs) - 1, 0)), max_size=len(pairs) and 10)), dtype=np.int64)
+    assert _best_other(keys, weight, rows).tolist() == _best_other_by_groups(keys, weight, rows).tolist()
 
 
 def test_near_tie_flagged_and_duplicate_dropped():

@@ -30,19 +30,22 @@ def one_to_one(left: np.ndarray, right: np.ndarray, weight: np.ndarray) -> np.nd
 
 
 def _best_other(keys: np.ndarray, weight: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """For each row in `rows`, the highest weight among other pairs with the same key (-inf if none)."""
-    frame = pd.DataFrame({"k": keys, "w": weight, "i": np.arange(len(keys))})
-    frame = frame.sort_values(["k", "w"], ascending=[True, False], kind="stable")
-    top = frame.groupby("k", sort=False).nth(0)
-    second = frame.groupby("k", sort=False).nth(1)
-    top1_w = pd.Series(top["w"].to_numpy(), index=top["k"].to_numpy())
-    top1_i = pd.Series(top["i"].to_numpy(), index=top["k"].to_numpy())
-    top2_w = pd.Series(second["w"].to_numpy(), index=second["k"].to_numpy())
-    k = keys[rows]
-    t1w = top1_w.reindex(k).to_numpy()
-    t1i = top1_i.reindex(k).to_numpy()
-    t2w = top2_w.reindex(k).fillna(-np.inf).to_numpy()
-    return np.where(t1i == rows, t2w, t1w)
+    """For each row in `rows`, the highest weight among other pairs with the same key (-inf if none).
+
+    One stable sort by key, then weight descending (ties by position); each key's first and
+    second entries are read off the group starts."""
+    n = len(keys)
+    order = np.lexsort((-weight, keys))
+    sorted_keys = keys[order]
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]] if n else np.zeros(0, dtype=bool)
+    first = np.flatnonzero(starts)
+    group = np.empty(n, dtype=np.int64)
+    group[order] = np.cumsum(starts) - 1
+    top = order[first]
+    has_second = np.diff(np.r_[first, n]) >= 2
+    second = np.where(has_second, weight[order[np.minimum(first + 1, max(n - 1, 0))]], -np.inf)
+    g = group[rows]
+    return np.where(top[g] == rows, second[g], weight[top[g]])
 
 
 def decide(
