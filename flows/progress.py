@@ -20,6 +20,26 @@ def report(message: str) -> None:
         _reporter(message)
 
 
+def stage_reporter() -> Callable[[str], None]:
+    """report bound to the calling thread's lane: for steps whose messages a relay thread passes on
+    (a child process's), so they end the caller's stages and stage_done ends their last one."""
+    lane = threading.get_ident()
+
+    def in_lane(message: str) -> None:
+        if _reporter is not None:
+            staged = getattr(_reporter, "stage", None)
+            staged(message, lane) if staged else _reporter(message)
+
+    return in_lane
+
+
+def stage_done() -> None:
+    """The calling thread's step has ended: its stage stops its clock now, not at the next message."""
+    finish = getattr(_reporter, "finish", None)
+    if finish is not None:
+        finish(threading.get_ident())
+
+
 def report_detail(message: str, lane: int | None = None) -> None:
     """A detail of the current stage (a blocking rule's pair count): shown on that stage's line."""
     if _reporter is not None:
@@ -67,8 +87,11 @@ class StageDisplay:
         self._progress.live.transient = True
 
     def __call__(self, message: str) -> None:
+        self.stage(message, threading.get_ident())
+
+    def stage(self, message: str, lane: int) -> None:
+        """A new stage on lane (a thread), ending that lane's previous one."""
         with self._lock:
-            lane = threading.get_ident()
             self._finish(lane)
             self._finish(self._opening)  # the first step's message ends the start-up stage, whichever thread sends it
             self._current[lane] = self._progress.add_task(message, total=None)
@@ -84,6 +107,10 @@ class StageDisplay:
             if task is not None:
                 stage = self._progress.tasks[task].fields.get("stage") or self._progress.tasks[task].description
                 self._progress.update(task, description=f"{stage} · {message}", stage=stage)
+
+    def finish(self, lane: int) -> None:
+        with self._lock:
+            self._finish(lane)
 
     def _finish(self, lane: int) -> None:
         task = self._current.pop(lane, None)

@@ -14,7 +14,7 @@ from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NONE
 
-from flows.progress import detail_reporter, report
+from flows.progress import detail_reporter, report, stage_done, stage_reporter
 from matchers import pipeline
 from matchers.outputs import make_private_dir, write_json, write_table
 from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
@@ -43,6 +43,8 @@ def withhold_details(step: Step) -> Step:
         except Exception as error:
             raise StepError(f"{type(error).__name__} in {step.__name__} (message withheld: it may quote roster "
                             "data)").with_traceback(error.__traceback__) from None
+        finally:
+            stage_done()
 
     return guarded  # type: ignore[return-value]
 
@@ -59,7 +61,7 @@ def ingest_roster(path: str, kind: str, cache_dir: str, sheet: str | None = None
     try:
         with _cache_lock(Path(cache_dir), f".ingest-{kind}.lock"):
             result = pipeline.ingest_roster(path, kind, Path(cache_dir), sheet=sheet, validate=False,
-                                            progress=report, halves=halves).to_dict()
+                                            progress=stage_reporter(), halves=halves).to_dict()
     except InputError as error:
         return {"error": str(error)}
     return result | {"seconds": time.perf_counter() - began}
@@ -119,7 +121,7 @@ def validate_roster(ingest: dict[str, Any]) -> dict[str, Any]:
         return ingest
     with _cache_lock(Path(ingest["records_path"]).parent.parent, f".validate-{ingest['kind']}.lock"):
         checked = pipeline.IngestResult(**{k: v for k, v in ingest.items() if k != "seconds"})
-        return pipeline.validate_roster(checked, progress=report, child=_validator).to_dict()
+        return pipeline.validate_roster(checked, progress=stage_reporter(), child=_validator).to_dict()
 
 
 @task(name="cache-person-keys", **QUIET)
@@ -130,7 +132,7 @@ def cache_person_keys(ingest: dict[str, Any]) -> dict[str, Any]:
     Returns the ingest as it came (an error included), so a flow waits on one future per roster.
     """
     if "error" not in ingest:
-        pipeline.cache_person_keys(pipeline.IngestResult(**ingest), progress=report, child=_validator)
+        pipeline.cache_person_keys(pipeline.IngestResult(**ingest), progress=stage_reporter(), child=_validator)
     return ingest
 
 

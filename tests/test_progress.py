@@ -41,3 +41,25 @@ def test_nothing_is_printed_off_a_terminal() -> None:
     with quiet:
         quiet("reading civil roster")
     assert out.getvalue() == ""
+
+
+def test_a_step_ends_its_stage_and_relayed_messages_land_on_its_line() -> None:
+    from flows.progress import stage_done, stage_reporter
+
+    stages, _ = _display(True)
+    with stages:
+        set_reporter(stages)
+        try:
+            relayed = stage_reporter()  # a child's messages, passed on by a relay thread
+            relay = threading.Thread(target=lambda: (relayed("reading civil roster"), relayed("standardising civil roster")))
+            relay.start()
+            relay.join()
+            tasks = {t.description: t.finished for t in stages._progress.tasks}
+            assert tasks == {"reading civil roster": True, "standardising civil roster": False}
+            stage_done()  # the step that asked for them returns
+            assert all(t.finished for t in stages._progress.tasks)
+            clock = stages._progress.tasks[-1].finished_time
+            report("linking civil × poverty")
+            assert stages._progress.tasks[1].finished_time == clock  # not restarted or extended by later stages
+        finally:
+            set_reporter(None)
