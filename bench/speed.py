@@ -1,7 +1,8 @@
 """Province-scale speed: reliefmatch end to end against Splink's linking and the exact-ID floor.
 
 Each measurement is a separate process (wall seconds; peak RSS of its largest process), repeated;
-the table shows medians. Rosters come from data/generate.py (seeded, "fast" CSV format).
+the table shows medians, with the fastest and slowest run (wall_range: the machine's noise).
+Rosters come from data/generate.py (seeded, "fast" CSV format).
 
 - reliefmatch: `reliefmatch crosscheck` and `reliefmatch health-match` as an officer runs them
   (read, validate, standardise, link, rules, write), with a fresh state folder ("cold"), and
@@ -159,7 +160,7 @@ def measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int) -> list[
         stages = {k: statistics.median(r[2]["run"]["timings_seconds"][k] for r in results) for k in manifest["run"]["timings_seconds"]}
         rows.append({
             "tool": f"reliefmatch {name}", "flow": flow,
-            "wall_s": statistics.median(r[0] for r in results),
+            "wall_s": statistics.median(r[0] for r in results), "wall_range": wall_range(r[0] for r in results),
             "in_flow_s": statistics.median(r[2]["run"]["total_seconds"] for r in results),
             "peak_rss_gib": max(r[1] for r in results),
             "pairs_compared": sum(b.get("pairs_generated", 0) for link in manifest["linkage"].values()
@@ -171,12 +172,19 @@ def measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int) -> list[
     return rows
 
 
+def wall_range(seconds) -> str:
+    """Fastest and slowest of the repeats: the machine's noise, next to the median."""
+    values = sorted(seconds)
+    return f"{values[0]:.1f}–{values[-1]:.1f}"
+
+
 def measure_floor(folder: Path, repeat: int) -> list[dict]:
     rows = []
     for flow in ("crosscheck", "health"):
         results = [run_measured([PY, "-c", FLOOR_SCRIPT, str(folder), flow]) for _ in range(repeat)]
         rows.append({"tool": "floor (read + exact-ID join)", "flow": flow,
-                     "wall_s": statistics.median(r[0] for r in results), "peak_rss_gib": max(r[1] for r in results),
+                     "wall_s": statistics.median(r[0] for r in results), "wall_range": wall_range(r[0] for r in results),
+                     "peak_rss_gib": max(r[1] for r in results),
                      "pairs_compared": int(results[-1][2].strip())})
     return rows
 
@@ -195,6 +203,7 @@ def measure_splink(folder: Path, repeat: int) -> list[dict]:
         p, r, f = prf(data[-1]["tp"], data[-1]["found"], data[-1]["true"])
         rows.append({"tool": "splink (linking only)", "flow": flow,
                      "wall_s": statistics.median(d["link_seconds"] for d in data),
+                     "wall_range": wall_range(d["link_seconds"] for d in data),
                      "peak_rss_gib": max(x[1] for x in results), "f1": f, "precision": p, "recall": r})
     shutil.rmtree(cache, ignore_errors=True)
     return rows
@@ -228,7 +237,7 @@ def main() -> int:
 
 def report(table: list[dict]) -> None:
     frame = pd.DataFrame(table)
-    columns = [c for c in ("size", "tool", "flow", "wall_s", "in_flow_s", "peak_rss_gib", "pairs_compared",
+    columns = [c for c in ("size", "tool", "flow", "wall_s", "wall_range", "in_flow_s", "peak_rss_gib", "pairs_compared",
                            "precision", "recall", "f1", "stages") if c in frame]
     print(frame[columns].to_string(index=False, float_format=lambda v: f"{v:.4f}" if v < 1 else f"{v:.2f}"))
     ratios = []
