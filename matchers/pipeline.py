@@ -100,12 +100,16 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         result = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         result.source, result.from_cache = str(path), True
     else:
-        halves = halves and path.stat().st_size >= HALVES_BYTES
+        halves = halves and _worth_halves(path)
         if isolate if isolate is not None else path.stat().st_size >= ISOLATE_BYTES:
             result = in_child_process(_build_entry, path, kind, digest, entry, sheet, halves, progress=progress)
         else:
             result = _build_entry(path, kind, digest, entry, sheet, halves, progress)
     return validate_roster(result, progress=progress, isolate=isolate) if validate else result
+
+
+def _worth_halves(path: Path) -> bool:
+    return path.stat().st_size >= HALVES_BYTES
 
 
 def _entry_name(kind: str, digest: str, sheet: str | None) -> str:
@@ -153,7 +157,7 @@ def standardise_ahead(rosters: dict[str, str | Path], cache_dir: Path,
             if (entry / "ingest.json").exists() or str(entry) in _ahead:
                 continue
             child = ChildProcess(f"ingest-{kind}")
-            halves = kind == longest and path.stat().st_size >= HALVES_BYTES
+            halves = kind == longest and _worth_halves(path)
             _ahead[str(entry)] = (child, child.submit(_build_entry, path, kind, digest, entry, sheet, halves, None))
         started.append(kind)
     if started:
@@ -272,17 +276,26 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
 
     from schemas.readers import read_roster
 
+    def read() -> Any:
+        if progress:
+            progress(f"reading {kind} roster")
+        raw = read_roster(path, roster_schema(kind), sheet=sheet)
+        if progress:
+            progress(f"standardising {kind} roster ({raw.rows_read:,} rows{', in two halves' if halves else ''})")
+        return raw
+
     building = make_private_dir(entry.parent / f".{entry.name}.building-{uuid.uuid4().hex[:8]}")
     try:
-        with ChildProcess(f"standardise-{kind}") as helper:
-            warmed = helper.submit(_load_standardiser) if halves else None
-            if progress:
-                progress(f"reading {kind} roster")
-            raw = read_roster(path, roster_schema(kind), sheet=sheet)
-            if progress:
-                progress(f"standardising {kind} roster ({raw.rows_read:,} rows{', in two halves' if warmed else ''})")
-            standard = standardise_in_halves(raw, helper, building) if warmed else _load_standardiser()(raw)
-        (building / "second-half.arrow").unlink(missing_ok=True)
+        if halves:
+            with ChildProcess(f"standardise-{kind}") as helper:
+                helper.submit(_load_standardiser)
+                raw = read()
+                standard = standardise_in_halves(raw, helper, building)
+        else:
+            from matchers.standardise import standardise_roster  # not imported when every roster is cached
+
+            raw = read()
+            standard = standardise_roster(raw)
         pq.write_table(standard.table, building / "records.parquet")
         standard.rejects.to_parquet(building / "rejects.parquet", index=False)
         result = IngestResult(
@@ -335,6 +348,7 @@ def standardise_in_halves(raw: Any, helper: ChildProcess, work_dir: Path) -> Any
     rejects = second.result()
     with pa.memory_map(str(part)) as source:
         rest = pa.ipc.open_file(source).read_all()
+    part.unlink()  # POSIX: the mapping stays valid; the cache entry must not keep the file
     table = pa.concat_tables([first.table, rest], promote_options="default")
     return StandardisedRoster(raw.kind, table, pd.concat([first.rejects, rejects], ignore_index=True))
 
@@ -359,8 +373,6 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
     links. A cached roster's validation is reused. isolate: in a child process (default: 100,000
     rows or more): child, when given, else one spawned for this roster.
     """
-    import dataclasses
-
     entry = Path(ingest.records_path).parent
     done = entry / "validation"
     marker = done / f"validation_{ingest.kind}.json"
@@ -389,7 +401,7 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
             shutil.rmtree(building, ignore_errors=True)
     validation = json.loads(marker.read_text(encoding="utf-8"))
     docs = done / "data_docs"
-    return dataclasses.replace(ingest, validation=validation, docs_path=str(docs) if docs.exists() else None)
+    return replace(ingest, validation=validation, docs_path=str(docs) if docs.exists() else None)
 
 
 def cache_person_keys(ingest: IngestResult, progress: Progress | None = None,

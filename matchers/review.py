@@ -316,7 +316,7 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
             if not parquet.is_file():
                 continue
             frame = frames[table] if table in frames else pd.read_parquet(parquet)
-            items = (_stored_items(con, run_id, table) if recorded is None or "table_name" not in recorded
+            items = (_stored_items(con, run_id, table) if recorded is None
                      else recorded[recorded["table_name"] == table].reset_index(drop=True))
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None

@@ -424,8 +424,8 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
 
 def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None,
                      tables: dict[str, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame | None]:
-    """record_run, also returning the rows it stored (table_name, row_key, identity, …; None if already recorded),
-    so that a caller marking the run's history need not read them back."""
+    """record_run, also returning the rows it stored (table_name, row_key, identity, …; None if already recorded
+    or no list was found), so that a caller marking the run's history need not read them back."""
     out_dir = Path(out_dir).resolve()
     run_id = run_id_of(out_dir)
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -450,7 +450,7 @@ def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, 
             items.insert(0, "table_name", table)
             frames.append(items)
             tables.append((run_id, table, len(frame), ATTR_SEPARATOR.join(checked_columns(frame, table))))
-        items = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        items = pd.concat(frames, ignore_index=True) if frames else None
         inputs = pd.DataFrame([{"kind": e["kind"], "sha256": e["sha256"], "rows_used": e.get("rows_used"),
                                 "records_path": str(_find_records(e, state_home()) or "")} for e in manifest.get("inputs", [])])
         con.begin()
@@ -465,7 +465,7 @@ def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, 
                 con.register("new_inputs", inputs)
                 con.execute("INSERT INTO run_inputs SELECT ?, kind, sha256, rows_used, records_path FROM new_inputs", [run_id])
                 con.unregister("new_inputs")
-            if len(items):
+            if items is not None and len(items):
                 con.register("new_items", pa.Table.from_pandas(items, preserve_index=False))
                 con.execute("""
                     INSERT INTO items SELECT ?, ?, ?, table_name, row_key, identity,
