@@ -82,7 +82,7 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
     paths = {"civil": civil, "poverty": poverty} | ({"health": health} if health else {})
-    with tasks.validation_process() as validation:
+    with tasks.validation_process():
         ingests, checks, error = _ingest_all(paths, cache, timings, sheets)
         if error:
             return Failed(message=error)
@@ -95,7 +95,6 @@ def crosscheck_flow(civil: str, poverty: str, out: str, period: str | None = Non
                                                ingests.get("health"), links.get("health_poverty"), reveal_ids)
             timings["rules_and_outputs"] = time.perf_counter() - began
             _await_validation(ingests, checks, timings)
-            validation.close()
             manifest = _finish("crosscheck", period, folder, out, ingests, links, outputs, timings, started)
     return Completed(message="crosscheck finished", data=_summary(manifest, out))
 
@@ -108,7 +107,7 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
     period = period or default_period()
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
-    with tasks.validation_process() as validation:
+    with tasks.validation_process():
         ingests, checks, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings,
                                              sheets)
         if error:
@@ -121,7 +120,6 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
                                            links["health_civil"], links["health_poverty"], str(folder), reveal_ids)
             timings["rules_and_outputs"] = time.perf_counter() - began
             _await_validation(ingests, checks, timings)
-            validation.close()
             manifest = _finish("health-match", period, folder, out, ingests, links, outputs, timings, started)
     return Completed(message="health matching finished", data=_summary(manifest, out))
 

@@ -107,7 +107,7 @@ def validation_process() -> Iterator[pipeline.ChildProcess]:
         yield _validator
     finally:
         child, _validator = _validator, None
-        child.close()
+        child.shutdown(wait=False)  # it exits while the run ends; interpreter exit waits for it
 
 
 @task(name="validate-roster", **QUIET)

@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import uuid
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Collection
@@ -192,7 +192,7 @@ def _child_progress(message: str) -> None:
     _child_messages.put(message)
 
 
-class ChildProcess:
+class ChildProcess(Executor):
     """A spawned process that runs steps one after another, its progress messages relayed to each caller.
 
     CPU-bound pandas work holds the GIL: two rosters (or two links) use two cores only from two
@@ -237,26 +237,25 @@ class ChildProcess:
             finally:
                 self._progress = None
 
-    def submit(self, step: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+    def submit(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """step(*args, **kwargs) in the child, without waiting (no progress relayed): work beside the caller's."""
         with self._lock:
             if self._pool is None:
                 self._start()
             return self._pool.submit(step, *args, **kwargs)
 
-    def close(self) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """wait=False: the child finishes its steps and exits while the caller goes on (it takes a second)."""
         with self._lock:
             if self._pool is not None:
-                self._pool.shutdown()
+                self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
                 self._messages.put(None)
-                self._relaying.join()
+                if wait:
+                    self._relaying.join()
                 self._pool = None
 
-    def __enter__(self) -> "ChildProcess":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def close(self) -> None:
+        self.shutdown(wait=True)
 
 
 def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:

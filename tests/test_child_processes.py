@@ -89,6 +89,16 @@ def test_one_child_validates_several_rosters_and_relays_each_callers_progress(
     child.close()  # closing twice is harmless
 
 
+def test_a_child_let_go_without_waiting_still_finishes_its_steps() -> None:
+    """The flow lets its validation process exit on its own: work already handed over is not lost."""
+    from matchers.pipeline import ChildProcess
+
+    child = ChildProcess("let-go")
+    first, second = child.submit(_process_id), child.submit(_process_id)
+    child.shutdown(wait=False)
+    assert first.result(timeout=120) == second.result(timeout=120) != _process_id()
+
+
 def _process_id(progress: object = None) -> int:
     import os
 
