@@ -1,6 +1,8 @@
 """Blocking union and report, EM, model round trip, one-to-one, ties, vetoes, explanations."""
 from __future__ import annotations
 
+from concurrent.futures import Executor, ProcessPoolExecutor
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -481,3 +483,36 @@ def test_registered_address_is_standardised_and_passed_to_the_view():
     assert civil_view[["reg_county_code", "reg_town", "reg_village", "reg_detail", "reg_norm"]].isna().all().all()
     with pytest.raises(KeyError, match="name_pinyin"):
         linkage_view(records.drop(columns=["name_pinyin"]))
+
+
+class RecordingExecutor(Executor):
+    """Another process pool that keeps what each task was given."""
+
+    def __init__(self, pool: Executor) -> None:
+        self.pool, self.tasks = pool, []
+
+    def submit(self, fn, /, *args, **kwargs):
+        self.tasks.append(args)
+        return self.pool.submit(fn, *args, **kwargs)
+
+
+def test_pairs_compared_region_by_region_in_other_processes_change_nothing(rosters, settings, monkeypatch):
+    """Ready for a cluster: the fuzzy work split by prefecture, run elsewhere, gives the same links."""
+    import multiprocessing
+
+    from matchers.linkage import partition
+
+    left, right, _ = rosters
+    left = left.copy()
+    left.loc[left.index[::25], "county_code"] = None  # records of no known region: a task of their own
+    here = link(left, right, settings, keep_scored=True)
+    monkeypatch.setattr(partition, "PARTITION_PAIRS", 100)  # big regions split too
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        recording = RecordingExecutor(pool)
+        elsewhere = link(left, right, settings, keep_scored=True, executor=recording)
+    pd.testing.assert_frame_equal(elsewhere.pairs, here.pairs)
+    pd.testing.assert_frame_equal(elsewhere.scored, here.scored)
+    prefectures = [set(task[0]["county_code"].dropna().str[:4]) for task in recording.tasks]
+    assert len(recording.tasks) > len({frozenset(p) for p in prefectures}) > 2  # several regions, some split
+    assert all(len(p) <= 1 for p in prefectures)  # a task holds one region's records only
+    assert all(len(task[0]) < len(left) for task in recording.tasks)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,6 +14,7 @@ from .comparisons import ColumnStore, PairContext, compute_gammas
 from .decision import decide
 from .explain import explain
 from .model import LinkageModel
+from .partition import comparison_vectors_by_region
 from .scoring import estimate_u, match_weights, patterns, probability, run_em
 from .settings import LinkageSettings, with_optional_columns
 
@@ -75,8 +77,12 @@ def link(
     progress: Callable[[str], None] | None = None,
     truth_pairs: pd.DataFrame | None = None,
     keep_scored: bool = False,
+    executor: Executor | None = None,
 ) -> LinkResult:
-    """Link two standardised frames. With `model`, EM is skipped and that model is applied."""
+    """Link two standardised frames. With `model`, EM is skipped and that model is applied.
+
+    executor: where the pairs are compared, one task per region (partition.py); None: here, in chunks.
+    """
     say = progress or (lambda _msg: None)
     key = settings.key
     _check_key(left, key, "left")
@@ -95,7 +101,8 @@ def link(
     say(f"blocking: {len(li)} candidate pairs in {time.perf_counter() - t0:.1f}s")
 
     t1 = time.perf_counter()
-    gammas = comparison_vectors(store, li, ri, settings)
+    gammas = (comparison_vectors(store, li, ri, settings) if executor is None
+              else comparison_vectors_by_region(left, right, li, ri, settings, executor))
     say(f"comparison vectors: {time.perf_counter() - t1:.1f}s")
 
     if model is None:

@@ -99,6 +99,7 @@ class LinkageSettings:
     tf_minimum_u: float = 0.0
     duckdb_threads: int = 2
     optional_columns: tuple[str, ...] = ()   # a frame without one gets it as all-missing
+    region: tuple[str, int] | None = None    # (column, prefix length): how fuzzy work is partitioned
 
     def comparison(self, name: str) -> Comparison:
         for comp in self.comparisons:
@@ -206,6 +207,11 @@ def settings_from_dict(raw: dict[str, Any]) -> LinkageSettings:
         raise ValueError("em_anchor must name a comparison")
     if "optional_columns" in raw:
         options["optional_columns"] = tuple(str(c) for c in raw["optional_columns"] or ())
+    if raw.get("region"):
+        region = raw["region"]
+        if not isinstance(region, dict) or set(region) != {"column", "prefix"} or int(region["prefix"]) < 1:
+            raise ValueError("region needs a column and a prefix length of at least 1, e.g. {column: county_code, prefix: 4}")
+        options["region"] = (str(region["column"]), int(region["prefix"]))
     decision = DecisionSettings(**(raw.get("decision") or {}))
     if not 0 < decision.lower <= decision.upper <= 1:
         raise ValueError("decision thresholds need 0 < lower <= upper <= 1")
