@@ -372,3 +372,17 @@ def test_alternatives_must_map_columns():
     raw["comparisons"][0]["alternatives"] = [["x", "y"]]
     with pytest.raises(ValueError, match="alternative"):
         settings_from_dict(raw)
+
+
+def test_column_store_encodes_a_column_once_for_concurrent_readers():
+    """link estimates u in a thread while the candidates are compared: both read one store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    left = pd.DataFrame({"name": rng.choice(["王伟", "李娜", "张敏", None], 200_000).astype(object)})
+    right = pd.DataFrame({"name": rng.choice(["王伟", "李静", None], 150_000).astype(object)})
+    store = ColumnStore(left, right)
+    with ThreadPoolExecutor(8) as pool:
+        encodings = list(pool.map(lambda _: store.get("name"), range(32)))
+        matrices = list(pool.map(lambda _: store.char_matrix("name"), range(32)))
+    assert all(e is encodings[0] for e in encodings) and all(m is matrices[0] for m in matrices)

@@ -8,6 +8,7 @@ A level's `when` is a condition: a predicate name, a mapping {predicate: params,
 from __future__ import annotations
 
 import csv
+import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -96,6 +97,7 @@ class ColumnStore:
     def __init__(self, left: pd.DataFrame, right: pd.DataFrame) -> None:
         self.left = left
         self.right = right
+        self._lock = threading.RLock()  # two threads may compare pairs at once (link: u beside the candidates)
         self._cols: dict[str | tuple[str, str], EncodedColumn] = {}
         self._matrices: dict[str | tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
         # encodings of one column read on the left against another on the right (RemappedStore)
@@ -103,6 +105,13 @@ class ColumnStore:
         self.crossed_matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def _encode(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
+        enc = self._cols.get(key)
+        if enc is not None:
+            return enc
+        with self._lock:
+            return self._encode_once(key, left_column, right_column)
+
+    def _encode_once(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
         enc = self._cols.get(key)
         if enc is None:
             for side, frame, col in (("left", self.left, left_column), ("right", self.right, right_column)):
@@ -115,6 +124,13 @@ class ColumnStore:
         return enc
 
     def _char_matrix(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
+        got = self._matrices.get(key)
+        if got is not None:
+            return got
+        with self._lock:
+            return self._char_matrix_once(key, column)
+
+    def _char_matrix_once(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
         got = self._matrices.get(key)
         if got is None:
             uniq = self.get(column).uniques
@@ -142,6 +158,7 @@ class RemappedStore(ColumnStore):
         self.base = base
         self.left, self.right = base.left, base.right
         self.left_map, self.right_map = dict(left_map), dict(right_map)
+        self._lock = base._lock
         self._cols = base.crossed  # type: ignore[assignment]  (keyed by (left, right) columns only)
         self._matrices = base.crossed_matrices  # type: ignore[assignment]
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,14 +101,17 @@ def link(
     say(f"blocking: {len(li)} candidate pairs in {time.perf_counter() - t0:.1f}s")
 
     t1 = time.perf_counter()
-    gammas = (comparison_vectors(store, li, ri, settings) if executor is None
-              else comparison_vectors_by_region(left, right, li, ri, settings, executor))
-    say(f"comparison vectors: {time.perf_counter() - t1:.1f}s")
+    with ThreadPoolExecutor(1, thread_name_prefix="estimate-u") as beside:
+        # u from random pairs needs no candidate: it runs on the other core while the candidates
+        # are compared (numpy releases the GIL); both read the same store, whose caches are locked
+        u_estimated = beside.submit(estimate_u, store, settings, n_left, n_right) if model is None else None
+        gammas = (comparison_vectors(store, li, ri, settings) if executor is None
+                  else comparison_vectors_by_region(left, right, li, ri, settings, executor))
+        say(f"comparison vectors: {time.perf_counter() - t1:.1f}s")
+        u = u_estimated.result() if u_estimated is not None else None
 
     if model is None:
-        t2 = time.perf_counter()
-        u = estimate_u(store, settings, n_left, n_right)
-        say(f"u estimated from random pairs in {time.perf_counter() - t2:.1f}s")
+        say(f"u estimated from random pairs beside them, in {time.perf_counter() - t1:.1f}s for both")
         model = run_em(patterns(gammas, settings), settings, u, n_left, n_right, progress=say)
         model.training.update({"n_left": n_left, "n_right": n_right, "n_candidates": int(len(li)),
                                "u_sample_pairs": int(min(settings.u_sample_size, n_left * n_right))})
