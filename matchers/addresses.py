@@ -293,7 +293,8 @@ def county_name(code: str | None) -> str | None:
 
 def current_county_code(codes: pd.Series) -> pd.Series:
     """Any Jilin county code (e.g. an ID's first six digits) mapped to today's code."""
-    text = codes.astype("string") if not pd.api.types.is_string_dtype(codes) else codes
+    plain = pd.api.types.is_string_dtype(codes) and not isinstance(codes.dtype, pd.CategoricalDtype)
+    text = codes if plain else codes.astype("string")
     mapped = text.map(_divisions().current_code, na_action="ignore")
     result = mapped.where(mapped.notna(), text)
     return result.astype(object).where(result.notna(), None)

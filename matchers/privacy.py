@@ -66,7 +66,10 @@ def person_keys(values: pd.Series, secret: bytes) -> pd.Series:
 
     block = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\0")
     inner, outer = bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
-    text = pa.Array.from_pandas(values.astype("string"))
+    try:  # text (IDs, fallback keys): straight to Arrow; anything else as pandas' str() of it
+        text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        text = pa.Array.from_pandas(values.astype("string"))
     with duckdb.connect() as con:
         con.register("key_input", pa.table({"v": text}))
         keys = con.sql(_HMAC_SQL, params=[outer, inner]).to_arrow_table().column("k")

@@ -133,21 +133,31 @@ def _hex64(values: np.ndarray) -> np.ndarray:
     return out.view("S16").ravel().astype(str).astype(object)
 
 
-def _plain_text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The named columns as object text with blanks as "" (absent columns blank)."""
+def _plain_text(frame: pd.DataFrame, columns: tuple[str, ...], keep_categories: bool = False) -> pd.DataFrame:
+    """The named columns as object text with blanks as "" (absent columns blank).
+
+    keep_categories: a categorical column of text stays categorical (blanks a category ""), which
+    pandas hashes per category: the same hashes as of the text, from one hash per distinct value.
+    """
     out = {}
     for column in columns:
-        if column in frame:
-            series = frame[column]
-            out[column] = series.astype("object").where(series.notna(), "").astype(str)
-        else:
+        if column not in frame:
             out[column] = ""
+            continue
+        series = frame[column]
+        if keep_categories and isinstance(series.dtype, pd.CategoricalDtype) and \
+                pd.api.types.infer_dtype(series.cat.categories, skipna=False) in ("string", "empty"):
+            if "" not in series.cat.categories:
+                series = series.cat.add_categories([""])
+            out[column] = series.fillna("")
+        else:
+            out[column] = series.astype("object").where(series.notna(), "").astype(str)
     return pd.DataFrame(out, index=frame.index)
 
 
 def fingerprints(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     """A stable 64-bit hash (hex) of a record's linkage fields: vectorised SipHash, no secret needed."""
-    text = _plain_text(frame, columns)
+    text = _plain_text(frame, columns, keep_categories=True)
     hashed = pd.util.hash_pandas_object(text, index=False, hash_key=FINGERPRINT_HASH_KEY, categorize=False)
     return pd.Series(_hex64(hashed.to_numpy()), index=frame.index, dtype="object")
 
@@ -332,23 +342,29 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
     return items.reset_index(drop=True)
 
 
+# identity columns with few distinct values: read as categories, so each value is converted and hashed once
+REPEATED_IDENTITY_COLUMNS = ("name_norm", "birth_date", "sex_from_id", "county_code")
+
+
 def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.DataFrame:
     """The columns record_identities uses, of the wanted rows only (filtered before pandas sees them)."""
     wanted = [f"{kind}_row", "id_number", *FINGERPRINT_COLUMNS, *FALLBACK_KEY_COLUMNS, "county_code"]
-    return _read_rows(path, kind, list(dict.fromkeys(wanted)), rows)
+    return _read_rows(path, kind, list(dict.fromkeys(wanted)), rows, categories=REPEATED_IDENTITY_COLUMNS)
 
 
-def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray | None) -> pd.DataFrame:
-    """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only."""
+def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray | None,
+               categories: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only; categories: text read as categoricals."""
     import pyarrow.compute as pc
 
     row = f"{kind}_row"
-    present = pq.read_schema(path).names
-    columns = [c for c in wanted if c in present] if wanted is not None else present
-    if rows is None or row not in present:
-        return pd.read_parquet(path, columns=columns)
-    table = pq.read_table(path, columns=columns)  # filtered in Arrow: a filters= list of 700k rows is slower
-    return table.filter(pc.is_in(table[row], value_set=pa.array(np.asarray(rows, dtype="int64")))).to_pandas()
+    schema = pq.read_schema(path)
+    columns = [c for c in wanted if c in schema.names] if wanted is not None else schema.names
+    dictionary = [c for c in categories if c in columns and pa.types.is_string(schema.field(c).type)]
+    table = pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
+    if rows is not None and row in schema.names:  # filtered in Arrow: a filters= list of 700k rows is slower
+        table = table.filter(pc.is_in(table[row], value_set=pa.array(np.asarray(rows, dtype="int64"))))
+    return table.to_pandas()
 
 
 def load_identities(manifest: dict, home: Path | None = None,

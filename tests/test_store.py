@@ -184,3 +184,22 @@ def test_cached_identities_are_what_recording_would_compute_and_follow_the_key(m
     monkeypatch.setenv("RELIEFMATCH_PERSON_KEY", "another-key")  # another key: another file, recomputed
     assert identities_path(path) != cached and not identities_path(path).exists()
     assert load_identities(manifest, rows=wanted)["civil"]["civil_person"].iloc[0] != computed["civil_person"].iloc[0]
+
+
+def test_identities_from_categories_equal_those_from_text(monkeypatch, tmp_path):
+    """A roster's repeated columns are read as categories: same person keys and fingerprints as from text."""
+    from matchers.store import _identity_columns
+
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    people = [(ID_A, "李淑芬", "220102"), (None, "王建国", "220381"), (ID_C, "", None), (ID_B, "李淑芬", "220102"),
+              (None, None, "220381")]
+    frame = records("civil", people, phones=["13900000000", None, "", None, "13900000000"])
+    frame["sex_from_id"] = ["女", None, "男", "女", ""]
+    path = tmp_path / "records.parquet"
+    frame.to_parquet(path, index=False)
+    read = _identity_columns(path, "civil", None)
+    assert isinstance(read["name_norm"].dtype, pd.CategoricalDtype)
+    pd.testing.assert_frame_equal(record_identities(read, "civil"), record_identities(frame, "civil"))
+    some = _identity_columns(path, "civil", pd.Series([5, 2]).to_numpy())
+    pd.testing.assert_frame_equal(record_identities(some, "civil"),
+                                  record_identities(frame[frame["civil_row"].isin([2, 5])], "civil"))
