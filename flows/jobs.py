@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -22,17 +23,21 @@ def default_period() -> str:
 
 
 def _ingest_all(paths: dict[str, str], cache_dir: str, timings: dict[str, float],
-                sheets: dict[str, str] | None = None) -> tuple[dict[str, dict], dict[str, PrefectFuture], str | None]:
+                sheets: dict[str, str] | None = None,
+                keyed: Collection[str] | None = None) -> tuple[dict[str, dict], dict[str, PrefectFuture], str | None]:
     """All rosters at once (big ones standardise in child processes), each validated and keyed as soon as it is standardised.
 
     Returns the ingests, their validations and person keys (still running: they finish beside
-    linking) and the first bad input, in argument order.
+    linking) and the first bad input, in argument order. keyed: the rosters whose person keys
+    are cached for the whole roster now (default: all); the others' are derived at the end for
+    the rows the lists refer to.
     """
     longest = pipeline.longest_roster(paths)
     futures = {kind: tasks.ingest_roster.submit(path, kind, cache_dir, (sheets or {}).get(kind), kind == longest)
                for kind, path in paths.items()}
-    checks = {kind: tasks.cache_person_keys.submit(tasks.validate_roster.submit(future))
-              for kind, future in futures.items()}
+    validations = {kind: tasks.validate_roster.submit(future) for kind, future in futures.items()}
+    checks = {kind: tasks.cache_person_keys.submit(check) if keyed is None or kind in keyed else check
+              for kind, check in validations.items()}
     ingests: dict[str, dict] = {}
     for kind, future in futures.items():
         result = future.result()
@@ -108,8 +113,11 @@ def health_match_flow(health: str, civil: str, poverty: str, out: str, period: s
     cache = str(make_private_dir(settings.state_home() / "cache"))
     timings: dict[str, float] = {}
     with tasks.validation_process():
+        # the lists refer to a tenth of the civil and poverty rows at most (1M civil: 73k in household_members):
+        # their keys are derived for those rows when the run is recorded, instead of waiting for a million
+        # rows' keys at the end of the run (the monthly cross-check caches those)
         ingests, checks, error = _ingest_all({"health": health, "civil": civil, "poverty": poverty}, cache, timings,
-                                             sheets)
+                                             sheets, keyed=("health",))
         if error:
             return Failed(message=error)
         with staged_output(Path(out)) as folder:

@@ -131,3 +131,22 @@ def test_inbox_flow_reads_the_newest_files_and_writes_a_dated_folder(prefect_api
     empty = tmp_path / "empty-inbox"
     state = inbox_health_match_flow(inbox=str(empty), out_root=str(tmp_path / "out2"), return_state=True)
     assert state.is_failed() and "no roster file" in state.message
+
+
+def test_health_matching_keys_only_the_rows_its_lists_refer_to(prefect_api, small_rosters, tmp_path, monkeypatch):
+    """Cold, it caches the infection list's person keys only; the rosters' keys are derived for the rows it records."""
+    from flows.jobs import health_match_flow
+    from matchers.store import connect, record_identities
+
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    state = health_match_flow(health=str(small_rosters["health"]), civil=str(small_rosters["civil"]),
+                              poverty=str(small_rosters["poverty"]), out=str(tmp_path / "out"), period="2026-11",
+                              return_state=True)
+    assert state.is_completed(), state.message
+    cache = tmp_path / "home" / "cache"
+    assert sorted(p.parent.name.split("-")[0] for p in cache.glob("*/identities-*.parquet")) == ["health"]
+    with connect() as con:
+        stored = con.execute("SELECT civil_row, civil_person FROM items WHERE civil_row IS NOT NULL").df()
+    records = pd.read_parquet(next(cache.glob("civil-*/records.parquet")))
+    derived = record_identities(records, "civil").set_index("civil_row")["civil_person"]
+    assert len(stored) and (stored["civil_person"].to_numpy() == derived.loc[stored["civil_row"]].to_numpy()).all()
