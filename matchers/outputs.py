@@ -62,8 +62,7 @@ def _csv_cells(series: pd.Series) -> pa.Array | None:
         text = pa.array(values.astype(str), type=pa.string(), mask=np.isnan(values))  # repr, as pandas writes floats
     elif isinstance(dtype, np.dtype) and dtype.kind == "b":
         text = pa.array(np.where(series.to_numpy(), "True", "False"), type=pa.string())
-    elif dtype.kind in "iu" and (isinstance(dtype, np.dtype) or isinstance(dtype, pd.api.extensions.ExtensionDtype)
-                                 and pd.api.types.is_integer_dtype(dtype)):
+    elif pd.api.types.is_integer_dtype(dtype):  # numpy or nullable (Int64): Arrow writes ints as str() does
         text = pc.cast(pa.array(series, from_pandas=True), pa.string())
     else:
         return None

@@ -85,8 +85,7 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         from schemas.errors import InputError
         raise InputError(str(path), "the file does not exist" if not path.exists() else "this is not a file",
                          f"Check the --{kind} path")
-    digest = _file_digest(str(path), *_stamp(path))
-    entry = make_private_dir(cache_dir) / _entry_name(kind, digest, sheet)
+    digest, entry = _cache_entry(path, kind, cache_dir, sheet)
     ahead = _take_ahead(entry)
     if ahead is not None:  # standardising since before the flow started (standardise_ahead)
         child, building = ahead
@@ -112,8 +111,11 @@ def _worth_halves(path: Path) -> bool:
     return path.stat().st_size >= HALVES_BYTES
 
 
-def _entry_name(kind: str, digest: str, sheet: str | None) -> str:
-    return f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}"
+def _cache_entry(path: Path, kind: str, cache_dir: Path, sheet: str | None) -> tuple[str, Path]:
+    """The file's sha256 and the cache folder of its standardised roster (by content, standardiser and sheet)."""
+    digest = _file_digest(str(path), *_stamp(path))
+    name = f"{kind}-{digest[:24]}-{standardiser_version()}{'-' + sheet if sheet else ''}"
+    return digest, make_private_dir(cache_dir) / name
 
 
 def _stamp(path: Path) -> tuple[int, int]:
@@ -151,8 +153,7 @@ def standardise_ahead(rosters: dict[str, str | Path], cache_dir: Path,
     started = []
     for kind, path in big.items():
         sheet = (sheets or {}).get(kind)
-        digest = _file_digest(str(path), *_stamp(path))
-        entry = make_private_dir(cache_dir) / _entry_name(kind, digest, sheet)
+        digest, entry = _cache_entry(path, kind, cache_dir, sheet)
         with _ahead_lock:
             if (entry / "ingest.json").exists() or str(entry) in _ahead:
                 continue
@@ -204,7 +205,8 @@ class ChildProcess(Executor):
         """niceness: lower the child's CPU priority, for work that must not slow the critical path."""
         self.name = name
         self.niceness = niceness
-        self._lock = threading.Lock()  # one step at a time: the relay knows whose progress it carries
+        self._lock = threading.Lock()  # one run() at a time: the relay knows whose progress it carries
+        self._pool_lock = threading.Lock()  # starting and stopping the pool
         self._progress: Progress | None = None
         self._pool: Any = None
         self._messages: Any = None
@@ -229,24 +231,24 @@ class ChildProcess(Executor):
     def run(self, step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
         """step(*args, progress=..., **kwargs) in the child (started on first use)."""
         with self._lock:
-            if self._pool is None:
-                self._start()
             self._progress = progress
             try:
-                return self._pool.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
+                return self.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
             finally:
                 self._progress = None
 
     def submit(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """step(*args, **kwargs) in the child, without waiting (no progress relayed): work beside the caller's."""
-        with self._lock:
+        """step(*args, **kwargs) in the child, without waiting (no progress relayed): work beside the caller's.
+
+        It queues behind the step running now and does not wait for a run() to end."""
+        with self._pool_lock:
             if self._pool is None:
                 self._start()
             return self._pool.submit(step, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """wait=False: the child finishes its steps and exits while the caller goes on (it takes a second)."""
-        with self._lock:
+        with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
                 self._messages.put(None)

@@ -104,42 +104,36 @@ class ColumnStore:
         self.crossed: dict[tuple[str, str], EncodedColumn] = {}
         self.crossed_matrices: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
-    def _encode(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
-        enc = self._cols.get(key)
-        if enc is not None:
-            return enc
-        with self._lock:
-            return self._encode_once(key, left_column, right_column)
+    def _cached(self, cache: dict, key: Any, build: Callable[[], Any]) -> Any:
+        """cache[key], built once: a second thread asking meanwhile waits for the first's result."""
+        got = cache.get(key)
+        if got is None:
+            with self._lock:
+                got = cache.get(key)
+                if got is None:
+                    got = cache[key] = build()
+        return got
 
-    def _encode_once(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
-        enc = self._cols.get(key)
-        if enc is None:
+    def _encode(self, key: str | tuple[str, str], left_column: str, right_column: str) -> EncodedColumn:
+        def build() -> EncodedColumn:
             for side, frame, col in (("left", self.left, left_column), ("right", self.right, right_column)):
                 if col not in frame.columns:
                     raise KeyError(f"column {col!r} missing on the {side} side")
             codes, uniques = _joint_codes(self.left[left_column], self.right[right_column])
             n = len(self.left)
-            enc = EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
-            self._cols[key] = enc
-        return enc
+            return EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
+
+        return self._cached(self._cols, key, build)
 
     def _char_matrix(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
-        got = self._matrices.get(key)
-        if got is not None:
-            return got
-        with self._lock:
-            return self._char_matrix_once(key, column)
-
-    def _char_matrix_once(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
-        got = self._matrices.get(key)
-        if got is None:
+        def build() -> tuple[np.ndarray, np.ndarray]:
             uniq = self.get(column).uniques
             lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
             width = max(1, min(int(lengths.max(initial=1)), 64))
             mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
-            got = (mat, lengths)
-            self._matrices[key] = got
-        return got
+            return mat, lengths
+
+        return self._cached(self._matrices, key, build)
 
     def get(self, column: str) -> EncodedColumn:
         return self._encode(column, column, column)
