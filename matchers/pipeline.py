@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Collection
 
+import numpy as np
 import pandas as pd
 
 from matchers.outputs import make_private_dir, sha256_file, write_json
@@ -580,8 +581,11 @@ def read_for_rules(records_path: str | Path) -> pd.DataFrame:
     """The row numbers and the columns policy rules and the analysts' display read, nothing else.
 
     A standardised roster has about forty columns; converting the unused ones to pandas took
-    seconds per million rows.
+    seconds per million rows. The policy's category columns come as categoricals: a few distinct
+    values each (households: one per two or three people), made into Python text once and
+    cleaned once, however many rules read them.
     """
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from matchers.policy import CATEGORY_COLUMNS
@@ -590,8 +594,16 @@ def read_for_rules(records_path: str | Path) -> pd.DataFrame:
     checks = [check["field"] for check in load_policy()["discrepancy"]["checks"]]
     shown = [column for fields in DISPLAY.values() for column in fields if column != "person_key"]
     wanted = {*RULE_COLUMNS, *CATEGORY_COLUMNS, *checks, *shown}
-    names = pq.read_schema(records_path).names
-    return pd.read_parquet(records_path, columns=[c for c in names if c.endswith("_row") or c in wanted])
+    schema = pq.read_schema(records_path)
+    columns = [c for c in schema.names if c.endswith("_row") or c in wanted]
+    categories = [c for c in CATEGORY_COLUMNS if c in columns and _is_text(schema.field(c).type)]
+    return pq.read_table(records_path, columns=columns, read_dictionary=categories).to_pandas()
+
+
+def _is_text(arrow_type: "pa.DataType") -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
 
 
 DISPLAY = {
@@ -616,8 +628,16 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
             if secret is not None:
                 out[header] = person_keys(records["id_number"], secret)
         else:
-            out[header] = records[column].fillna("").astype(str)
+            out[header] = _shown_text(records[column])
     return out
+
+
+def _shown_text(values: pd.Series) -> pd.Series:
+    """A category as shown to analysts: its text, blanks as ""; a categorical's categories are converted once."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        shown = np.append(values.cat.categories.astype(str).to_numpy(dtype=object), "")
+        return pd.Series(shown[values.cat.codes.to_numpy()], index=values.index, dtype=object)
+    return values.fillna("").astype(str)
 
 
 def _referenced(records: pd.DataFrame, row: str, table: pd.DataFrame) -> pd.DataFrame:

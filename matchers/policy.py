@@ -28,8 +28,12 @@ def _category_text(series: pd.Series) -> pd.Series:
     """str(value).strip(), blanks as "": computed once per distinct value (categories repeat).
 
     Distinct values are found first and only they are type-checked and stripped; missing
-    values take the last slot of the cleaned values ("")."""
-    codes, unique = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
+    values take the last slot of the cleaned values (""). A categorical (rosters read for the
+    rules) has them already: its categories are cleaned and its codes taken, nothing is hashed."""
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        codes, unique = series.cat.codes.to_numpy(), series.cat.categories.to_numpy(dtype=object)
+    else:
+        codes, unique = pd.factorize(series.to_numpy(dtype=object), use_na_sentinel=True)
     if pd.api.types.infer_dtype(unique, skipna=False) not in ("string", "empty"):  # mixed types: as str() sees them
         return series.astype("object").where(series.notna(), "").astype(str).str.strip()
     cleaned = np.empty(len(unique) + 1, dtype=object)

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from matchers.outputs import FORMULA_TRIGGERS, excel_safe, write_table
+from matchers.pipeline import _shown_text, display_fields, read_for_rules
 from matchers.policy import _category_text
 from matchers.privacy import _mask_plain, mask_id_numbers
 from matchers.standardise import _all_blank, _blank, _county_prefix, _per_value
@@ -33,6 +34,33 @@ def test_category_text_as_strip(values: list[str | None]) -> None:
     series = pd.Series(values, dtype=object)
     plain = series.astype("object").where(series.notna(), "").astype(str).str.strip()
     assert _category_text(series).tolist() == plain.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(cells, max_size=20))
+def test_category_text_of_a_categorical_as_of_its_text(values: list[str | None]) -> None:
+    series = pd.Series(values, dtype="string")
+    assert _category_text(series.astype("category")).tolist() == _category_text(series).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(cells, max_size=20))
+def test_shown_text_of_a_categorical_as_of_its_text(values: list[str | None]) -> None:
+    series = pd.Series(values, dtype="string")
+    assert _shown_text(series.astype("category")).tolist() == _shown_text(series).tolist()
+
+
+def test_rules_read_categories_as_categoricals_and_show_them_as_before(tmp_path) -> None:
+    records = pd.DataFrame({"civil_row": [2, 3, 4], "name": ["张三", "李四", None],
+                            "assistance_type": [" 城市低保", None, "特困供养"], "status": ["在保", "在保", None],
+                            "id_number": ["220102194705250518", None, "22010219470525051X"],
+                            "id_number_raw": ["220102194705250518", "x", "22010219470525051X"]}).astype(
+        {c: "string" for c in ("name", "assistance_type", "status", "id_number_raw")})
+    records.to_parquet(tmp_path / "records.parquet", index=False)
+    read = read_for_rules(tmp_path / "records.parquet")
+    assert isinstance(read["assistance_type"].dtype, pd.CategoricalDtype)
+    assert read["name"].tolist() == records["name"].tolist()
+    assert display_fields(read, "civil", reveal_ids=True).equals(display_fields(records, "civil", reveal_ids=True))
 
 
 def test_category_text_of_mixed_values() -> None:
