@@ -96,22 +96,22 @@ def link(
     t0 = time.perf_counter()
     truth = _truth_positions(left, right, key, truth_pairs) if truth_pairs is not None else None
     store = ColumnStore(left, right)
-    cand = generate_candidates(left, right, settings, truth=truth, progress=say, store=store)
-    li, ri = cand.left_pos, cand.right_pos
-    say(f"blocking: {len(li)} candidate pairs in {time.perf_counter() - t0:.1f}s")
-
-    t1 = time.perf_counter()
     with ThreadPoolExecutor(1, thread_name_prefix="estimate-u") as beside:
-        # u from random pairs needs no candidate: it runs on the other core while the candidates
-        # are compared (numpy releases the GIL); both read the same store, whose caches are locked
+        # u from random pairs needs no candidate: it runs on the other core from the start, beside
+        # blocking and the comparison of the candidates (numpy and DuckDB release the GIL); all
+        # read the same store, whose caches are locked
         u_estimated = beside.submit(estimate_u, store, settings, n_left, n_right) if model is None else None
+        cand = generate_candidates(left, right, settings, truth=truth, progress=say, store=store)
+        li, ri = cand.left_pos, cand.right_pos
+        say(f"blocking: {len(li)} candidate pairs in {time.perf_counter() - t0:.1f}s")
+        t1 = time.perf_counter()
         gammas = (comparison_vectors(store, li, ri, settings) if executor is None
                   else comparison_vectors_by_region(left, right, li, ri, settings, executor))
         say(f"comparison vectors: {time.perf_counter() - t1:.1f}s")
         u = u_estimated.result() if u_estimated is not None else None
 
     if model is None:
-        say(f"u estimated from random pairs beside them, in {time.perf_counter() - t1:.1f}s for both")
+        say(f"u estimated from random pairs beside them, ready {time.perf_counter() - t0:.1f}s after blocking began")
         model = run_em(patterns(gammas, settings), settings, u, n_left, n_right, progress=say)
         model.training.update({"n_left": n_left, "n_right": n_right, "n_candidates": int(len(li)),
                                "u_sample_pairs": int(min(settings.u_sample_size, n_left * n_right))})
