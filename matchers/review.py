@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import unicodedata
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matchers.store import (ATTR_SEPARATOR, FINGERPRINT_COLUMNS, JOB_TABLES, KINDS, TABLES, cell_text, connect, fetch_one,
-                            fingerprints, previous_run, record_identities, record_run_items, row_keys)
+from matchers.store import (ATTR_SEPARATOR, FINGERPRINT_COLUMNS, JOB_TABLES, KINDS, TABLES, RunRecord, cell_text, connect,
+                            fetch_one, fingerprints, is_recorded, latest_run_before, previous_run, record_identities,
+                            row_keys, run_id_of, run_record)
 
 CONCLUSIONS = ("确认", "否决", "待定")
 HISTORY_LABEL = {"确认": "已确认", "否决": "已否决", "待定": "待定"}
@@ -297,18 +299,35 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
     Records the run first if needed (final_dir: see record_run). Adds 复核结论/复核人/备注 where missing (matches) and
     历史复核, 历史复核人, 复核时间, 历史备注, 变化, 批次 to each list's CSV and Parquet.
     """
-    from matchers.outputs import write_table
-
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.json"
     job = json.loads(manifest.read_text(encoding="utf-8")).get("job") if manifest.is_file() else None
     frames = {table: pd.read_parquet(path) for table in JOB_TABLES.get(job, ())
               if (path := out_dir / f"{table}.parquet").is_file()}
-    run_id, recorded = record_run_items(out_dir, store_path, final_dir, tables=frames)
+    run_id = run_id_of(out_dir.resolve())
+    with connect(store_path) as con:
+        recorded = None if is_recorded(con, run_id) else run_record(out_dir, final_dir, tables=frames)
+    with ThreadPoolExecutor(1, thread_name_prefix="record-run") as beside:
+        # the run's items are stored (DuckDB, without the GIL) while its lists are marked and written
+        stored = beside.submit(recorded.store, store_path) if recorded is not None else None
+        resolved = _mark_history(out_dir, store_path, run_id, recorded, frames)
+        if stored is not None:
+            stored.result()
+    return resolved
+
+
+def _mark_history(out_dir: Path, store_path: str | Path | None, run_id: str, recorded: RunRecord | None,
+                  frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """annotate_with_history once the run's record is made (recorded: None if it was stored before)."""
+    from matchers.outputs import write_table
+
     resolved_frames = []
     with connect(store_path) as con:
-        job = fetch_one(con, "SELECT job FROM runs WHERE run_id = ?", [run_id])[0]
-        before = previous_run(con, run_id)
+        if recorded is None:
+            job = fetch_one(con, "SELECT job FROM runs WHERE run_id = ?", [run_id])[0]
+            before = previous_run(con, run_id)
+        else:  # being stored beside: the previous run is the latest one stored
+            job, before = recorded.job, latest_run_before(con, recorded.job, recorded.period, run_id)
         decisions = current_decisions(con)
         decisions = decisions[decisions["job"] == job]
         for table in JOB_TABLES[job]:
@@ -317,7 +336,7 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
                 continue
             frame = frames[table] if table in frames else pd.read_parquet(parquet)
             items = (_stored_items(con, run_id, table) if recorded is None
-                     else recorded[recorded["table_name"] == table].reset_index(drop=True))
+                     else recorded.items[recorded.items["table_name"] == table].reset_index(drop=True))
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None
             history = _history(items, decisions[decisions["table_name"] == table], table, previous)

@@ -442,64 +442,110 @@ def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, 
                      tables: dict[str, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame | None]:
     """record_run, also returning the rows it stored (table_name, row_key, identity, …; None if already recorded
     or no list was found), so that a caller marking the run's history need not read them back."""
+    run_id = run_id_of(Path(out_dir).resolve())
+    with connect(store_path) as con:
+        if is_recorded(con, run_id):
+            return run_id, None
+    record = run_record(out_dir, final_dir, tables)
+    record.store(store_path)
+    return record.run_id, record.items
+
+
+def is_recorded(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    return fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]) is not None
+
+
+@dataclass
+class RunRecord:
+    """A finished run's rows for the store, made and not yet stored: a caller can store them beside other work."""
+
+    run_id: str
+    job: str
+    period: str
+    manifest: dict
+    out_dir: str
+    tables: list[tuple[str, str, int, str]]
+    inputs: pd.DataFrame
+    items: pd.DataFrame | None
+
+    def store(self, store_path: str | Path | None = None) -> None:
+        """One transaction; a run already recorded (by another process meanwhile) is left as it is."""
+        with connect(store_path) as con:
+            con.begin()
+            try:
+                if is_recorded(con, self.run_id):
+                    con.rollback()
+                    return
+                seq = fetch_one(con, "SELECT coalesce(max(seq), 0) + 1 FROM runs")[0]
+                con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                            [self.run_id, self.job, self.period, seq, datetime.now(), self.out_dir,
+                             json.dumps(self.manifest, ensure_ascii=False)])
+                if self.tables:
+                    con.executemany("INSERT INTO run_tables VALUES (?, ?, ?, ?)", self.tables)
+                if len(self.inputs):
+                    con.register("new_inputs", self.inputs)
+                    con.execute("INSERT INTO run_inputs SELECT ?, kind, sha256, rows_used, records_path FROM new_inputs",
+                                [self.run_id])
+                    con.unregister("new_inputs")
+                if self.items is not None and len(self.items):
+                    con.register("new_items", pa.Table.from_pandas(self.items, preserve_index=False))
+                    con.execute("""
+                        INSERT INTO items SELECT ?, ?, ?, table_name, row_key, identity,
+                            civil_row, poverty_row, health_row, civil_person, poverty_person, health_person,
+                            civil_fp, poverty_fp, health_fp, item_type, bucket, county_code, death, migrant,
+                            match_probability, review_required, attrs FROM new_items""", [self.run_id, self.job, self.period])
+                    con.unregister("new_items")
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+
+
+def run_record(out_dir: str | Path, final_dir: str | Path | None = None,
+               tables: dict[str, pd.DataFrame] | None = None) -> RunRecord:
+    """The rows record_run stores for a finished run folder: its lists' items with person keys, its tables and inputs.
+
+    final_dir, tables: as for record_run."""
     out_dir = Path(out_dir).resolve()
     run_id = run_id_of(out_dir)
     manifest = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
     job, period = manifest.get("job"), manifest.get("period")
     if job not in JOB_TABLES or not period:
         raise StoreError(f"{out_dir / 'manifest.json'}: job or period missing; this run cannot be recorded")
-    with connect(store_path) as con:
-        if fetch_one(con, "SELECT 1 FROM runs WHERE run_id = ?", [run_id]):
-            return run_id, None
-        read = {table: tables[table] if tables and table in tables else _read_table(out_dir, table)
-                for table in JOB_TABLES[job]}
-        read = {table: frame for table, frame in read.items() if frame is not None}
-        referenced: dict[str, list[np.ndarray]] = {}
-        for frame in read.values():
-            for column in row_columns(frame):
-                values = pd.to_numeric(frame[column], errors="coerce").dropna().astype("int64").unique()
-                referenced.setdefault(column[:-4], []).append(values)
-        identities = load_identities(manifest, rows={k: pd.unique(np.concatenate(v)) for k, v in referenced.items()})
-        frames, tables = [], []
-        for table, frame in read.items():
-            items = table_items(frame, table, identities)
-            items.insert(0, "table_name", table)
-            frames.append(items)
-            tables.append((run_id, table, len(frame), ATTR_SEPARATOR.join(checked_columns(frame, table))))
-        items = pd.concat(frames, ignore_index=True) if frames else None
-        inputs = pd.DataFrame([{"kind": e["kind"], "sha256": e["sha256"], "rows_used": e.get("rows_used"),
-                                "records_path": str(_find_records(e, state_home()) or "")} for e in manifest.get("inputs", [])])
-        con.begin()
-        try:
-            seq = fetch_one(con, "SELECT coalesce(max(seq), 0) + 1 FROM runs")[0]
-            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [run_id, job, period, seq, datetime.now(), str(Path(final_dir).resolve() if final_dir else out_dir),
-                         json.dumps(manifest, ensure_ascii=False)])
-            if tables:
-                con.executemany("INSERT INTO run_tables VALUES (?, ?, ?, ?)", tables)
-            if len(inputs):
-                con.register("new_inputs", inputs)
-                con.execute("INSERT INTO run_inputs SELECT ?, kind, sha256, rows_used, records_path FROM new_inputs", [run_id])
-                con.unregister("new_inputs")
-            if items is not None and len(items):
-                con.register("new_items", pa.Table.from_pandas(items, preserve_index=False))
-                con.execute("""
-                    INSERT INTO items SELECT ?, ?, ?, table_name, row_key, identity,
-                        civil_row, poverty_row, health_row, civil_person, poverty_person, health_person,
-                        civil_fp, poverty_fp, health_fp, item_type, bucket, county_code, death, migrant,
-                        match_probability, review_required, attrs FROM new_items""", [run_id, job, period])
-                con.unregister("new_items")
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
-    return run_id, items
+    read = {table: tables[table] if tables and table in tables else _read_table(out_dir, table)
+            for table in JOB_TABLES[job]}
+    read = {table: frame for table, frame in read.items() if frame is not None}
+    referenced: dict[str, list[np.ndarray]] = {}
+    for frame in read.values():
+        for column in row_columns(frame):
+            values = pd.to_numeric(frame[column], errors="coerce").dropna().astype("int64").unique()
+            referenced.setdefault(column[:-4], []).append(values)
+    identities = load_identities(manifest, rows={k: pd.unique(np.concatenate(v)) for k, v in referenced.items()})
+    frames, stored_tables = [], []
+    for table, frame in read.items():
+        items = table_items(frame, table, identities)
+        items.insert(0, "table_name", table)
+        frames.append(items)
+        stored_tables.append((run_id, table, len(frame), ATTR_SEPARATOR.join(checked_columns(frame, table))))
+    inputs = pd.DataFrame([{"kind": e["kind"], "sha256": e["sha256"], "rows_used": e.get("rows_used"),
+                            "records_path": str(_find_records(e, state_home()) or "")} for e in manifest.get("inputs", [])])
+    return RunRecord(run_id=run_id, job=job, period=period, manifest=manifest,
+                     out_dir=str(Path(final_dir).resolve() if final_dir else out_dir), tables=stored_tables,
+                     inputs=inputs, items=pd.concat(frames, ignore_index=True) if frames else None)
 
 
 def runs(store_path: str | Path | None = None) -> pd.DataFrame:
     """Every recorded run, oldest first."""
     with connect(store_path) as con:
         return con.execute("SELECT run_id, job, period, seq, recorded_at, out_dir FROM runs ORDER BY period, seq").df()
+
+
+def latest_run_before(con: duckdb.DuckDBPyConnection, job: str, period: str, run_id: str) -> str | None:
+    """The run previous_run will return for a run of job and period not recorded yet (it is recorded last)."""
+    found = con.execute("""
+        SELECT run_id FROM runs WHERE job = ? AND period <= ? AND run_id <> ?
+        ORDER BY period DESC, seq DESC LIMIT 1""", [job, period, run_id]).fetchall()
+    return found[0][0] if found else None
 
 
 def previous_run(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from matchers.outputs import write_table
-from matchers.store import (StoreError, connect, previous_run, record_identities, record_run, run_id_of, runs)
+from matchers.store import (StoreError, connect, latest_run_before, previous_run, record_identities, record_run, run_id_of,
+                            runs)
 from tests.conftest import LEAK_ID, LEAK_NAME, make_id
 
 ID_A, ID_B, ID_C = make_id("22010219650315002"), make_id("22038119700101001"), make_id("22240119780704003")
@@ -115,6 +116,20 @@ def test_previous_run_follows_period_then_recording_order(tmp_path):
         assert previous_run(con, made["oct"]) is None
         assert previous_run(con, made["nov"]) == made["oct"]
         assert previous_run(con, made["nov2"]) == made["nov"]
+
+
+def test_latest_run_before_is_the_previous_run_once_recorded(tmp_path):
+    """annotate_with_history stores a run beside marking its lists: it finds the previous run before storing."""
+    store = tmp_path / "h.duckdb"
+    recs = {"poverty": records("poverty", [(ID_A, "李淑芬", "220102")])}
+    for name, period in (("nov", "2026-11"), ("oct", "2026-10"), ("sep", "2026-09"), ("nov2", "2026-11"), ("dec", "2026-12")):
+        folder = make_run(tmp_path / name, "crosscheck", period, recs, {"inclusion_candidates": inclusion([1], ["因疫致贫"])})
+        run_id = run_id_of(folder)
+        with connect(store) as con:
+            expected = latest_run_before(con, "crosscheck", period, run_id)
+        record_run(folder, store)
+        with connect(store) as con:
+            assert previous_run(con, run_id) == expected
 
 
 def test_cache_lookup_by_hash_and_clear_errors(tmp_path, monkeypatch):
