@@ -389,8 +389,12 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
 
         if progress:
             progress(f"validating {ingest.kind} roster ({ingest.rows_used:,} rows)")
-        columns = suite_columns(ingest.kind, pq.read_schema(ingest.records_path).names)
-        records = pd.read_parquet(ingest.records_path, columns=columns)
+        schema = pq.read_schema(ingest.records_path)
+        columns = suite_columns(ingest.kind, schema.names)
+        # text as Arrow dictionaries (categoricals): GX gets codes for repeated values without a million
+        # Python strings being made and hashed first (validation._gx_column_of_categories)
+        text = [c for c in columns if _is_text(schema.field(c).type)]
+        records = pq.read_table(ingest.records_path, columns=columns, read_dictionary=text).to_pandas()
         building = make_private_dir(entry / f".validation-building-{uuid.uuid4().hex[:8]}")
         try:
             validate_records(ingest.kind, records, building, build_docs=True)

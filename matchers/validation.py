@@ -119,6 +119,10 @@ def _gx_column(series: pd.Series) -> pd.Series:
     Low-cardinality columns become categorical (integer codes). The rest (IDs, phones, names)
     stay object: GX's uniqueness and regex checks convert Arrow strings back to Python objects.
     """
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        from_codes = _gx_column_of_categories(series)
+        if from_codes is not None:
+            return from_codes
     values = series.to_numpy()
     if values.dtype != object or series.dtype != object:
         values = series.to_numpy(dtype=object, na_value=None)
@@ -138,6 +142,32 @@ def _gx_column(series: pd.Series) -> pd.Series:
         values = values.copy()
         values[blank] = None
     return pd.Series(values, dtype=object)
+
+
+def _gx_column_of_categories(series: pd.Series) -> pd.Series | None:
+    """_gx_column of a categorical of text (a roster read as Arrow dictionaries), from its codes.
+
+    The same result, with each distinct value looked at once instead of a million cells
+    converted and hashed; None for categories that are not all text.
+    """
+    categories = series.cat.categories.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(categories, skipna=False) not in ("string", "empty"):
+        return None
+    codes = series.cat.codes.to_numpy()
+    head = codes[:_SAMPLE]
+    if len(head) and len(np.unique(head)) <= _CATEGORICAL_MAX_DISTINCT * len(head):
+        present, first = np.unique(codes, return_index=True)
+        used = present >= 0
+        order = present[used][np.argsort(first[used], kind="stable")]  # as pd.factorize: by first appearance
+        position = np.full(len(categories) + 1, -1, dtype=np.int64)
+        position[order] = np.arange(len(order))
+        distinct = categories[order]
+        blank = np.fromiter((not v.strip() for v in distinct), dtype=bool, count=len(distinct))
+        recoded = np.where(blank[np.maximum(position[codes], 0)], -1, position[codes]) if blank.any() else position[codes]
+        return pd.Series(pd.Categorical.from_codes(recoded, categories=pd.Index(distinct, dtype=object)))
+    blank = pc.match_substring_regex(pa.array(categories, type=pa.string()), r"^[\s\p{Z}]*$").to_numpy(zero_copy_only=False)
+    shown = np.append(np.where(blank, None, categories), None)
+    return pd.Series(shown[codes], dtype=object)
 
 
 def _frame_for_gx(records: pd.DataFrame, row_col: str, columns: list[str]) -> pd.DataFrame:

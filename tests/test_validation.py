@@ -7,10 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matchers.dates import DATE_STATUSES
 from matchers.ids import ID_STATUSES
-from matchers.validation import EXPECTATIONS_ENV, ValidationSummary, expectations_dir, load_suite, validate_records
+from matchers.validation import (EXPECTATIONS_ENV, ValidationSummary, _gx_column, expectations_dir, load_suite,
+                                 validate_records)
 from schemas.rosters import ROSTER_KINDS, roster_schema
 
 PLANTED_NAME = "测试泄露名"
@@ -272,3 +275,18 @@ def test_unknown_kind_and_missing_row_column():
         validate_records("nosuchkind", pd.DataFrame({"x": [1]}), None)
     with pytest.raises(KeyError):
         validate_records("civil", pd.DataFrame({"name": ["甲"]}), None)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["220102", " 220102", "  ", "", "\u3000", "220103 ", "x"]) | st.none(), max_size=40),
+       st.booleans())
+def test_gx_column_of_a_categorical_as_of_its_text(cells, unique_tail):
+    """Rosters are read for validation as Arrow dictionaries: GX must see what the text would give it."""
+    values = cells + ([f"{i:06d}" for i in range(3 * len(cells))] if unique_tail else [])  # both branches
+    text = pd.Series(values, dtype=object)
+    as_text, as_codes = _gx_column(text), _gx_column(text.astype("category"))
+    assert str(as_codes.dtype) == str(as_text.dtype)
+    assert as_codes.tolist() == as_text.tolist()
+    if isinstance(as_text.dtype, pd.CategoricalDtype):
+        assert as_codes.cat.categories.tolist() == as_text.cat.categories.tolist()
+        assert as_codes.cat.codes.tolist() == as_text.cat.codes.tolist()
