@@ -21,6 +21,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 import pandas as pd
 
+from matchers.columnar import read_columns
 from matchers.outputs import make_private_dir, sha256_file, write_json
 from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
 from schemas.rosters import SCHEMA_DIR, roster_schema
@@ -383,18 +384,14 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
             if child is not None:
                 return child.run(validate_roster, ingest, progress=progress, isolate=False)
             return in_child_process(validate_roster, ingest, progress=progress, isolate=False)
-        import pyarrow.parquet as pq
-
         from matchers.validation import suite_columns, validate_records
 
         if progress:
             progress(f"validating {ingest.kind} roster ({ingest.rows_used:,} rows)")
-        schema = pq.read_schema(ingest.records_path)
-        columns = suite_columns(ingest.kind, schema.names)
         # text as Arrow dictionaries (categoricals): GX gets codes for repeated values without a million
         # Python strings being made and hashed first (validation._gx_column_of_categories)
-        text = [c for c in columns if _is_text(schema.field(c).type)]
-        records = pq.read_table(ingest.records_path, columns=columns, read_dictionary=text).to_pandas()
+        records = read_columns(ingest.records_path, lambda names: suite_columns(ingest.kind, names),
+                               categories=None).to_pandas()
         building = make_private_dir(entry / f".validation-building-{uuid.uuid4().hex[:8]}")
         try:
             validate_records(ingest.kind, records, building, build_docs=True)
@@ -518,15 +515,9 @@ REPEATED_VALUE_COLUMNS = frozenset({
 
 def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
     """Only the columns linkage_view uses: the rosters' other columns are not converted to pandas."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
-    schema = pq.read_schema(records_path)
-    columns = [c for c in wanted if c in schema.names]
-    repeated = [c for c in columns if c in REPEATED_VALUE_COLUMNS and pa.types.is_string(schema.field(c).type)]
     # as categoricals: a million Python strings per column are never made; the engine needs codes only
-    return pq.read_table(records_path, columns=columns, read_dictionary=repeated).to_pandas()
+    return read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS).to_pandas()
 
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
@@ -589,25 +580,14 @@ def read_for_rules(records_path: str | Path) -> pd.DataFrame:
     values each (households: one per two or three people), made into Python text once and
     cleaned once, however many rules read them.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from matchers.policy import CATEGORY_COLUMNS
     from schemas.policy import load_policy
 
     checks = [check["field"] for check in load_policy()["discrepancy"]["checks"]]
     shown = [column for fields in DISPLAY.values() for column in fields if column != "person_key"]
     wanted = {*RULE_COLUMNS, *CATEGORY_COLUMNS, *checks, *shown}
-    schema = pq.read_schema(records_path)
-    columns = [c for c in schema.names if c.endswith("_row") or c in wanted]
-    categories = [c for c in CATEGORY_COLUMNS if c in columns and _is_text(schema.field(c).type)]
-    return pq.read_table(records_path, columns=columns, read_dictionary=categories).to_pandas()
-
-
-def _is_text(arrow_type: "pa.DataType") -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)
+    return read_columns(records_path, lambda names: [c for c in names if c.endswith("_row") or c in wanted],
+                        categories=CATEGORY_COLUMNS).to_pandas()
 
 
 DISPLAY = {

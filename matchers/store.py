@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
+from matchers.columnar import read_columns
 from matchers.privacy import person_keys, store_secret
 from matchers.state import state_home
 
@@ -358,11 +359,8 @@ def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray
     import pyarrow.compute as pc
 
     row = f"{kind}_row"
-    schema = pq.read_schema(path)
-    columns = [c for c in wanted if c in schema.names] if wanted is not None else schema.names
-    dictionary = [c for c in categories if c in columns and pa.types.is_string(schema.field(c).type)]
-    table = pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
-    if rows is not None and row in schema.names:  # filtered in Arrow: a filters= list of 700k rows is slower
+    table = read_columns(path, wanted, categories)
+    if rows is not None and row in table.column_names:  # filtered in Arrow: a filters= list of 700k rows is slower
         table = table.filter(pc.is_in(table[row], value_set=pa.array(np.asarray(rows, dtype="int64"))))
     return table.to_pandas()
 

@@ -163,7 +163,9 @@ def _gx_column_of_categories(series: pd.Series) -> pd.Series | None:
         position[order] = np.arange(len(order))
         distinct = categories[order]
         blank = np.fromiter((not v.strip() for v in distinct), dtype=bool, count=len(distinct))
-        recoded = np.where(blank[np.maximum(position[codes], 0)], -1, position[codes]) if blank.any() else position[codes]
+        recoded = position[codes]
+        if blank.any():
+            recoded[blank[np.maximum(recoded, 0)]] = -1
         return pd.Series(pd.Categorical.from_codes(recoded, categories=pd.Index(distinct, dtype=object)))
     blank = pc.match_substring_regex(pa.array(categories, type=pa.string()), r"^[\s\p{Z}]*$").to_numpy(zero_copy_only=False)
     shown = np.append(np.where(blank, None, categories), None)
