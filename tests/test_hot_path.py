@@ -24,7 +24,7 @@ def test_masked_ids_as_privacy_masks_them(values: list[str | None]) -> None:
 
 
 def test_masked_ids_of_non_text_fall_back() -> None:
-    ids = pd.Series(["220102194705250518", 12345, None], dtype=object)
+    ids = pd.Series(["11010519491231002X", 12345, None], dtype=object)
     assert mask_id_numbers(ids).tolist() == _mask_plain(ids).tolist()
 
 
@@ -53,8 +53,8 @@ def test_shown_text_of_a_categorical_as_of_its_text(values: list[str | None]) ->
 def test_rules_read_categories_as_categoricals_and_show_them_as_before(tmp_path) -> None:
     records = pd.DataFrame({"civil_row": [2, 3, 4], "name": ["张三", "李四", None],
                             "assistance_type": [" 城市低保", None, "特困供养"], "status": ["在保", "在保", None],
-                            "id_number": ["220102194705250518", None, "22010219470525051X"],
-                            "id_number_raw": ["220102194705250518", "x", "22010219470525051X"]}).astype(
+                            "id_number": ["11010519491231002X", None, "110105194912310021"],
+                            "id_number_raw": ["11010519491231002X", "x", "110105194912310021"]}).astype(
         {c: "string" for c in ("name", "assistance_type", "status", "id_number_raw")})
     records.to_parquet(tmp_path / "records.parquet", index=False)
     read = read_for_rules(tmp_path / "records.parquet")
