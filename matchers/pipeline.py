@@ -483,25 +483,30 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     unknown = [c for c in LINKAGE_COLUMNS if c not in records.columns and c not in optional]
     if unknown:
         raise KeyError(f"standardised records lack linkage columns {unknown}")
-    view = records.reindex(columns=["record_key", *LINKAGE_COLUMNS]).rename(columns=LINKAGE_COLUMNS)
-    id_sex = records["sex_from_id"] if "sex_from_id" in records else pd.Series(None, index=records.index, dtype="object")
+    index = pd.RangeIndex(len(records))
+    id_sex = records["sex_from_id"] if "sex_from_id" in records else pd.Series(None, index=index, dtype="object")
     sex = id_sex.astype("object").where(id_sex.notna(), None)
     unread = sex.isna().to_numpy()
     if "sex" in records and unread.any():  # the stated sex only where the ID does not say it
         stated = records["sex"][unread].astype(object).fillna("").astype(str).str.strip()
         sex[unread] = stated.where(stated.isin(["男", "女"]), None).to_numpy()
-    view["sex"] = sex
-    view["household_id"] = records["household_id"] if "household_id" in records else None
-    for column in view.columns[1:]:
-        series = view[column]
+    columns = {"record_key": records["record_key"].array}
+    for source, name in [*LINKAGE_COLUMNS.items(), ("sex", "sex"), ("household_id", "household_id")]:
+        if source not in records and source != "sex":
+            columns[name] = np.full(len(records), None, dtype=object)
+            continue
+        series = sex if source == "sex" else records[source]
         if isinstance(series.dtype, pd.CategoricalDtype):
-            continue  # text read as a dictionary: the engine recodes it through its categories
-        if series.dtype != object:
-            view[column] = series.astype("object").where(series.notna(), None)
+            values = series.array  # text read as a dictionary: the engine recodes it through its categories
+        elif series.dtype != object:
+            values = series.astype("object").where(series.notna(), None).to_numpy()
         elif series.hasnans:  # NaN among text (a hand-made frame); Parquet gives None already
-            view[column] = series.where(series.notna(), None)
-    view.index = pd.RangeIndex(len(view))
-    return view
+            values = series.where(series.notna(), None).to_numpy()
+        else:
+            values = series.to_numpy()
+        columns[name] = values
+    # built from the columns' arrays, not reindexed and renamed: each of those copied a million rows' columns
+    return pd.DataFrame(columns, index=index, copy=False)
 
 
 # Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs, phones and
