@@ -340,8 +340,10 @@ def _mark_history(out_dir: Path, store_path: str | Path | None, run_id: str, rec
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None
             history = _history(items, decisions[decisions["table_name"] == table], table, previous)
-            keys = row_keys(frame, table)
-            history = history.drop_duplicates("row_key").set_index("row_key").reindex(keys.to_numpy())
+            if recorded is None or len(items) != len(frame):  # stored rows: found by their row keys
+                keys = row_keys(frame, table)
+                history = history.drop_duplicates("row_key").set_index("row_key").reindex(keys.to_numpy())
+            # else: the items were made from this frame, row for row (table_items): history is in its order already
             write_table(_place_history(frame, history.reset_index(drop=True), run_id), out_dir, table)
             if previous_items is not None and table in CANDIDATE_TABLES:
                 gone = previous_items[~previous_items["identity"].isin(set(items["identity"]))]
