@@ -24,6 +24,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
@@ -253,17 +254,29 @@ def _clean_cell(value: object) -> str:
 
 
 def cell_text(series: pd.Series) -> pd.Series:
-    """Values as an analyst's spreadsheet shows them: ints without .0, blanks as "", no Excel apostrophe.
+    """Values as an analyst's spreadsheet shows them: ints without .0, blanks as "", no Excel apostrophe."""
+    return pd.Series(_cell_array(series).to_numpy(zero_copy_only=False), index=series.index, dtype=object)
 
-    Cleaned once per distinct value: candidate columns hold few distinct categories.
+
+def _cell_array(series: pd.Series) -> pa.Array:
+    """cell_text as Arrow text without nulls, so that columns are joined into keys without a Python string per cell.
+
+    Text is cleaned once per distinct value: candidate columns hold few distinct categories.
     """
     if pd.api.types.is_integer_dtype(series.dtype):
-        return series.astype("Int64").astype("string").fillna("").astype(object)
+        return pc.fill_null(pc.cast(pa.array(series, from_pandas=True), pa.string()), "")
     if pd.api.types.is_bool_dtype(series.dtype):
-        return series.astype("string").fillna("").astype(object)
-    values = series.astype("object")
-    unique = pd.unique(values.to_numpy())
-    return values.map(dict(zip(unique, map(_clean_cell, unique)))).astype(object)
+        return pa.array(series.astype("string").fillna("").to_numpy(dtype=object), type=pa.string())
+    values = series.astype("object").to_numpy()
+    if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
+        values = np.array([str(value) for value in values], dtype=object)  # 0 and -0.0 hash alike; their text does not
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    return pa.array([_clean_cell(value) for value in uniques], type=pa.string()).take(pa.array(codes))
+
+
+def _joined(parts: list[pa.Array | pa.Scalar], separator: str, index: pd.Index) -> pd.Series:
+    return pd.Series(pc.binary_join_element_wise(*parts, separator).to_numpy(zero_copy_only=False), index=index,
+                     dtype=object)
 
 
 def row_columns(frame: pd.DataFrame) -> list[str]:
@@ -274,10 +287,7 @@ def row_keys(frame: pd.DataFrame, table: str) -> pd.Series:
     """The key of a row within one run: its row numbers (and field, for discrepancies)."""
     spec = TABLES[table]
     columns = row_columns(frame) + ([spec.discriminator] if spec.discriminator else [])
-    key = cell_text(frame[columns[0]])
-    for column in columns[1:]:
-        key = key + "|" + cell_text(frame[column])
-    return key
+    return _joined([_cell_array(frame[column]) for column in columns], "|", frame.index)
 
 
 def checked_columns(frame: pd.DataFrame, table: str) -> list[str]:
@@ -290,10 +300,7 @@ ATTR_SEPARATOR = "\x1f"
 
 def _attrs_text(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
     """The checked columns' values joined by a unit separator (the column list is kept per run table)."""
-    text = cell_text(frame[columns[0]])
-    for column in columns[1:]:
-        text = text + ATTR_SEPARATOR + cell_text(frame[column])
-    return text
+    return _joined([_cell_array(frame[column]) for column in columns], ATTR_SEPARATOR, frame.index)
 
 
 def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -316,12 +323,13 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
             work[row] = pd.array([pd.NA] * len(work), dtype="Int64")
     work.index = frame.index
     identity_kinds = spec.identity_kinds or tuple(k for k in KINDS if f"{k}_row" in rows)
-    identity = pd.Series(table, index=frame.index, dtype="object")
+    identity: list[pa.Array | pa.Scalar] = [pa.repeat(pa.scalar(table), len(frame))]
     for kind in identity_kinds:
-        identity = identity + "|" + work[f"{kind}_person"].astype("object").where(work[f"{kind}_person"].notna(), "-")
+        person = work[f"{kind}_person"].astype("object").to_numpy()
+        identity.append(pc.fill_null(pa.array(person, type=pa.string(), from_pandas=True), "-"))
     if spec.discriminator:
-        identity = identity + "|" + cell_text(frame[spec.discriminator])
-    items["identity"] = identity
+        identity.append(_cell_array(frame[spec.discriminator]))
+    items["identity"] = _joined(identity, "|", frame.index)
     for kind in KINDS:
         items[f"{kind}_row"] = work[f"{kind}_row"]
         items[f"{kind}_person"] = work[f"{kind}_person"]
@@ -356,8 +364,6 @@ def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.Data
 def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray | None,
                categories: tuple[str, ...] = ()) -> pd.DataFrame:
     """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only; categories: text read as categoricals."""
-    import pyarrow.compute as pc
-
     row = f"{kind}_row"
     table = read_columns(path, wanted, categories)
     if rows is not None and row in table.column_names:  # filtered in Arrow: a filters= list of 700k rows is slower

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from matchers.outputs import write_table
-from matchers.store import (StoreError, connect, latest_run_before, previous_run, record_identities, record_run, run_id_of,
-                            runs)
+from matchers.store import (StoreError, cell_text, connect, latest_run_before, previous_run, record_identities, record_run,
+                            row_keys, run_id_of, runs)
 from tests.conftest import LEAK_ID, LEAK_NAME, make_id
 
 ID_A, ID_B, ID_C = make_id("22010219650315002"), make_id("22038119700101001"), make_id("22240119780704003")
@@ -218,3 +222,32 @@ def test_identities_from_categories_equal_those_from_text(monkeypatch, tmp_path)
     some = _identity_columns(path, "civil", pd.Series([5, 2]).to_numpy())
     pd.testing.assert_frame_equal(record_identities(some, "civil"),
                                   record_identities(frame[frame["civil_row"].isin([2, 5])], "civil"))
+
+
+def _shown(value: object) -> str:
+    """A cell as the analyst's spreadsheet shows it, one value at a time: the reference for cell_text."""
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return ""
+    text = str(value).strip().removeprefix("'")
+    text = re.sub(r"^(-?\d+)\.0+$", r"\1", text)
+    return "" if text in ("<NA>", "nan", "None") else text
+
+
+cells = st.one_of(st.none(), st.just(float("nan")), st.integers(-10**12, 10**12), st.floats(allow_nan=False, width=32),
+                  st.text(alphabet="'=-. 0123456789是否abc民政", max_size=6), st.sampled_from(["12.0", "'007", " x ", "nan"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 10**9)), cells, cells), max_size=30))
+def test_cell_text_and_row_keys_show_each_value_as_the_spreadsheet_does(rows):
+    frame = pd.DataFrame({
+        "civil_row": pd.array([r[0] for r in rows], dtype="Int64"),
+        "poverty_row": np.arange(len(rows), dtype="int64") * 7 - 3,
+        "field": pd.Series([r[1] for r in rows], dtype=object),
+        "poverty_says": pd.Series([r[2] for r in rows], dtype=object),
+    }, index=pd.RangeIndex(len(rows)) + 5)
+    for column in frame.columns:
+        assert cell_text(frame[column]).tolist() == [_shown(v) for v in frame[column].astype(object)]
+        assert cell_text(frame[column]).index.equals(frame.index)
+    expected = ["|".join(_shown(v) for v in row) for row in frame[["civil_row", "poverty_row", "field"]].astype(object).itertuples(index=False)]
+    assert row_keys(frame, "discrepancies").tolist() == expected
