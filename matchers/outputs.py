@@ -8,7 +8,7 @@ import shutil
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -22,10 +22,10 @@ DUCKDB_CSV_ROWS = 100_000  # below this, pandas writes a CSV as fast as DuckDB i
 DIR_MODE = 0o700
 
 
-def excel_safe(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text cells that Excel would run as a formula are prefixed with an apostrophe."""
+def excel_safe(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.DataFrame:
+    """Text cells that Excel would run as a formula are prefixed with an apostrophe (columns: only in those)."""
     out = frame.copy(deep=False)  # columns are replaced, never written into
-    for column in out.columns:
+    for column in out.columns if columns is None else columns:
         series = out[column]
         if series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
             if not _may_be_hostile(series):
@@ -66,24 +66,55 @@ def _csv_cells(series: pd.Series) -> pa.Array | None:
         text = pc.cast(pa.array(series, from_pandas=True), pa.string())
     else:
         return None
+    return _blank_as_null(text)
+
+
+def _blank_as_null(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def write_csv(frame: pd.DataFrame, path: Path, duckdb_from_rows: int = DUCKDB_CSV_ROWS) -> None:
+def _left_to_pandas(frame: pd.DataFrame, duckdb_from_rows: int) -> bool:
+    return (len(frame) < duckdb_from_rows or len(frame.columns) < 2  # csv writes a lone empty cell as ""
+            or not frame.columns.is_unique or not all(isinstance(c, str) for c in frame.columns))
+
+
+def _excel_safe_text(frame: pd.DataFrame, table: pa.Table) -> dict[str, pa.Array]:
+    """excel_safe's cells of frame's text columns, from the frame already in Arrow (table): text is converted once."""
+    text: dict[str, pa.Array] = {}
+    for i, column in enumerate(frame.columns):
+        values, arrow = frame.iloc[:, i], table.column(i)
+        if values.dtype != object or not (pa.types.is_string(arrow.type) or pa.types.is_null(arrow.type)):
+            continue
+        if pd.api.types.infer_dtype(values.to_numpy(), skipna=True) not in ("string", "empty"):
+            continue
+        cells = arrow.combine_chunks().cast(pa.string())
+        hostile = pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(cells, 0, 1), value_set=pa.array(FORMULA_TRIGGERS)), False)
+        if pc.any(hostile).as_py():
+            cells = pc.if_else(hostile, pc.binary_join_element_wise("'", cells, ""), cells)
+        text[column] = cells
+    return text
+
+
+def write_csv(frame: pd.DataFrame, path: Path, duckdb_from_rows: int = DUCKDB_CSV_ROWS,
+              text: dict[str, pa.Array] | None = None) -> None:
     """frame as pandas' to_csv writes it (UTF-8 with BOM, CRLF, minimal quoting), byte for byte.
 
     From duckdb_from_rows rows on, DuckDB writes it: pandas formats about a million cells a
     second on one core. Text, integers, floats and booleans are then formatted here as pandas
     would; any other column (dates, categories, mixed objects) or a duplicate or non-text column
-    name leaves the frame to pandas.
+    name leaves the frame to pandas. text: columns' cells already as Arrow text, written in their place.
     """
     import duckdb
 
-    plain = (len(frame) < duckdb_from_rows or len(frame.columns) < 2  # csv writes a lone empty cell as ""
-             or not frame.columns.is_unique or not all(isinstance(c, str) for c in frame.columns))
-    columns = [None] if plain else [_csv_cells(frame[c]) for c in frame.columns]
+    plain = _left_to_pandas(frame, duckdb_from_rows)
+    text = text or {}
+    if plain and text:
+        raise ValueError("text cells are for a frame DuckDB writes")
+    columns = [None] if plain else [_blank_as_null(text[c]) if c in text else _csv_cells(frame[c]) for c in frame.columns]
     if any(c is None for c in columns):
-        frame.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        written = frame.assign(**{c: pd.Series(cells.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
+                                  for c, cells in text.items()})
+        written.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         return
     body = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
@@ -110,10 +141,12 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str, csv: bool = True) 
     """
     csv_path = folder / f"{stem}.csv"
     written = [folder / f"{stem}.parquet"]
-    if csv:
-        write_csv(excel_safe(frame), csv_path)
-        written.append(csv_path)
     table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    if csv:
+        # text columns are made Excel-safe from their Arrow form (converted once, for the Parquet file too)
+        text = {} if _left_to_pandas(frame, DUCKDB_CSV_ROWS) else _excel_safe_text(frame, table)
+        write_csv(excel_safe(frame, [c for c in frame.columns if c not in text]), csv_path, DUCKDB_CSV_ROWS, text)
+        written.append(csv_path)
     pq.write_table(table.replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
     for path in written:
         os.chmod(path, FILE_MODE)
