@@ -96,25 +96,23 @@ def _excel_safe_text(frame: pd.DataFrame, table: pa.Table) -> dict[str, pa.Array
 
 
 def write_csv(frame: pd.DataFrame, path: Path, duckdb_from_rows: int = DUCKDB_CSV_ROWS,
-              text: dict[str, pa.Array] | None = None) -> None:
+              safe_text: dict[str, pa.Array] | None = None) -> None:
     """frame as pandas' to_csv writes it (UTF-8 with BOM, CRLF, minimal quoting), byte for byte.
 
     From duckdb_from_rows rows on, DuckDB writes it: pandas formats about a million cells a
     second on one core. Text, integers, floats and booleans are then formatted here as pandas
     would; any other column (dates, categories, mixed objects) or a duplicate or non-text column
-    name leaves the frame to pandas. text: columns' cells already as Arrow text, written in their place.
+    name leaves the frame to pandas. safe_text: excel_safe's cells of some text columns, already in Arrow
+    (_excel_safe_text), written in their place.
     """
     import duckdb
 
+    safe_text = safe_text or {}
     plain = _left_to_pandas(frame, duckdb_from_rows)
-    text = text or {}
-    if plain and text:
-        raise ValueError("text cells are for a frame DuckDB writes")
-    columns = [None] if plain else [_blank_as_null(text[c]) if c in text else _csv_cells(frame[c]) for c in frame.columns]
+    columns = [None] if plain else [_blank_as_null(safe_text[c]) if c in safe_text else _csv_cells(frame[c])
+                                    for c in frame.columns]
     if any(c is None for c in columns):
-        written = frame.assign(**{c: pd.Series(cells.to_numpy(zero_copy_only=False), index=frame.index, dtype=object)
-                                  for c, cells in text.items()})
-        written.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+        excel_safe(frame, list(safe_text)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
         return
     body = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     try:
