@@ -21,7 +21,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 import pandas as pd
 
-from matchers.columnar import read_columns
+from matchers.columnar import is_text, read_columns
 from matchers.outputs import make_private_dir, sha256_file, write_json
 from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
 from schemas.rosters import SCHEMA_DIR, roster_schema
@@ -573,8 +573,9 @@ def link_rosters(left_records: str | Path, right_records: str | Path, left_row: 
     }
 
 
-RULE_COLUMNS = ("household_id", "relationship", "id_number", "id_number_raw", "id_county", "registered_county_code",
+RULE_COLUMNS = ("household_id", "relationship", "id_county", "registered_county_code",
                 "report_county_code")  # besides the policy's category columns and the display fields
+DISPLAY_TEXT = ("name", "id_number", "id_number_raw")  # shown to analysts, read by no rule
 
 
 def read_for_rules(records_path: str | Path) -> pd.DataFrame:
@@ -590,9 +591,15 @@ def read_for_rules(records_path: str | Path) -> pd.DataFrame:
 
     checks = [check["field"] for check in load_policy()["discrepancy"]["checks"]]
     shown = [column for fields in DISPLAY.values() for column in fields if column != "person_key"]
-    wanted = {*RULE_COLUMNS, *CATEGORY_COLUMNS, *checks, *shown}
-    return read_columns(records_path, lambda names: [c for c in names if c.endswith("_row") or c in wanted],
-                        categories=CATEGORY_COLUMNS).to_pandas()
+    wanted = {*RULE_COLUMNS, *CATEGORY_COLUMNS, *checks, *shown, *DISPLAY_TEXT}
+    table = read_columns(records_path, lambda names: [c for c in names if c.endswith("_row") or c in wanted],
+                         categories=CATEGORY_COLUMNS)
+    # names and IDs stay Arrow text: the lists show a fraction of the rows (display_fields converts those)
+    text = [c for c in DISPLAY_TEXT if c in table.column_names and is_text(table.schema.field(c).type)]
+    records = table.drop_columns(text).to_pandas()
+    for column in text:
+        records[column] = pd.arrays.ArrowExtensionArray(table.column(column))
+    return records[table.column_names]
 
 
 DISPLAY = {
@@ -607,6 +614,7 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
     """Columns analysts see for a person: name, ID (masked unless revealed) and categories."""
     row = roster_schema(kind).row_column
     wanted = DISPLAY[kind]
+    records = _as_objects(records, DISPLAY_TEXT)
     out = pd.DataFrame({row: records[row].astype("int64")})
     for column, header in wanted.items():
         if column == "id_number":
@@ -619,6 +627,14 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
         else:
             out[header] = _shown_text(records[column])
     return out
+
+
+def _as_objects(records: pd.DataFrame, columns: Collection[str]) -> pd.DataFrame:
+    """Arrow-backed text columns (read_for_rules) as the Python strings and None that Parquet's text gives pandas."""
+    arrow = [c for c in columns if c in records and isinstance(records[c].dtype, pd.ArrowDtype)]
+    if not arrow:
+        return records
+    return records.assign(**{c: records[c].to_numpy(dtype=object, na_value=None) for c in arrow})
 
 
 def _shown_text(values: pd.Series) -> pd.Series:
