@@ -271,6 +271,33 @@ def _skip_batch_fingerprint() -> None:
         engine.hash_pandas_dataframe = _no_fingerprint
 
 
+def _match_regex_once_per_category() -> None:
+    """GX's pandas match_regex searches each row's str(); a categorical's categories are searched once each instead.
+
+    A roster's county codes, amounts and risk lists are a few thousand distinct values in a million
+    rows, read as categoricals (_gx_column). The result is the same Series of booleans, with the same
+    re semantics; any other column is searched as GX does. Idempotent: GX looks the provider up in
+    its registry at call time.
+    """
+    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.expectations.metrics.map_metric_provider import column_condition_partial
+    from great_expectations.expectations.registry import _registered_metrics
+
+    providers = _registered_metrics["column_values.match_regex.condition"]["providers"]
+    metric_class, current = providers[PandasExecutionEngine.__name__]
+    if getattr(current, "__name__", None) == _match_regex.__name__:
+        return
+    providers[PandasExecutionEngine.__name__] = (metric_class, column_condition_partial(engine=PandasExecutionEngine)(_match_regex))
+
+
+def _match_regex(cls: Any, column: pd.Series, regex: str, **kwargs: Any) -> pd.Series:
+    if isinstance(column.dtype, pd.CategoricalDtype) and len(column.cat.categories) < len(column):
+        found = pd.Series(column.cat.categories).astype(str).str.contains(regex).to_numpy(dtype=bool)
+        codes = column.cat.codes.to_numpy()  # GX passes the non-null rows only
+        return pd.Series(found[codes], index=column.index)
+    return column.astype(str).str.contains(regex)
+
+
 def _rows_from_positions(index_list: Any, row_numbers: np.ndarray) -> list[int]:
     """`<kind>_row` values of the first failing positions GX reported."""
     positions = [int(p) for p in (index_list or [])[:MAX_REPORTED_ROWS] if not isinstance(p, dict)]
@@ -497,6 +524,7 @@ def validate_records(
     _quiet_gx()
     with _GX_LOCK:
         _skip_batch_fingerprint()
+        _match_regex_once_per_category()
         outcomes, index = _run_gx(kind, suite, runnable, frame, row_col, docs_dir)
     outcomes += [
         ExpectationOutcome(

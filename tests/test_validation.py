@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from matchers.dates import DATE_STATUSES
 from matchers.ids import ID_STATUSES
-from matchers.validation import (EXPECTATIONS_ENV, ValidationSummary, _gx_column, expectations_dir, load_suite,
+from matchers.validation import (EXPECTATIONS_ENV, ValidationSummary, _gx_column, _match_regex, expectations_dir, load_suite,
                                  validate_records)
 from schemas.rosters import ROSTER_KINDS, roster_schema
 
@@ -290,3 +290,30 @@ def test_gx_column_of_a_categorical_as_of_its_text(cells, unique_tail):
     if isinstance(as_text.dtype, pd.CategoricalDtype):
         assert as_codes.cat.categories.tolist() == as_text.cat.categories.tolist()
         assert as_codes.cat.codes.tolist() == as_text.cat.codes.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["220102", "22010", "2201021", "350.5", "350.555", "-1", "因病、因学", "因病、", " ", "x"]),
+                min_size=2, max_size=40),
+       st.sampled_from([r"^22[0-9]{4}$", r"^[0-9]+(?:\.[0-9]{1,2})?$", r"^(?:因病|因学)(?:、(?:因病|因学))*$", r"\d"]))
+def test_match_regex_of_a_categorical_searches_its_categories_as_gx_searches_rows(values, regex):
+    column = pd.Series(values, dtype="category", index=range(3, 3 + len(values)))
+    expected = column.astype(str).str.contains(regex)
+    got = _match_regex(None, column, regex)
+    assert got.tolist() == expected.tolist() and got.index.equals(column.index)
+
+
+def test_validation_searches_categories_once_and_reports_the_same_rows(runs):
+    from great_expectations.expectations.registry import _registered_metrics
+
+    provider = _registered_metrics["column_values.match_regex.condition"]["providers"]["PandasExecutionEngine"][1]
+    assert provider.__name__ == "_match_regex"  # the run above used it
+    rows = [{"civil_row": i, "id_number": None, "phone_norm": None, "division_code": "220102001001",
+             "monthly_amount": "350"} for i in range(2, 202)]
+    rows[7]["division_code"], rows[50]["monthly_amount"], rows[51]["monthly_amount"] = "1101050010", "35.555", "三百"
+    text = _civil(rows)
+    categories = text.astype({c: "category" for c in ("division_code", "monthly_amount")})
+    for frame in (text, categories):
+        summary = validate_records("civil", frame, None)
+        assert _find(summary, "column_values_to_match_regex", "division_code").failing_rows == (9,)
+        assert _find(summary, "column_values_to_match_regex", "monthly_amount").failing_rows == (52, 53)
