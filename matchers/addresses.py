@@ -367,10 +367,6 @@ def _resolve_county(alias: _Alias, prefecture: str | None) -> str | None:
     return None
 
 
-def _prefecture_name(code: str | None) -> str | None:
-    return _divisions().current_name.get(code) if code else None
-
-
 _Division = tuple  # (province, prefecture, county, county_code, rest of the text)
 
 
@@ -418,7 +414,7 @@ def _parse_division(text: str) -> _Division:
             county = cm.group(1)
             text = text[cm.end() :]
     elif code:
-        prefecture = _prefecture_name(prefecture_code(code)) or prefecture
+        prefecture = d.current_name.get(code[:4] + "00") or prefecture  # the prefecture of a county code
         province = JILIN_PROVINCE
     elif prefecture:
         province = JILIN_PROVINCE
@@ -448,15 +444,15 @@ def parse_address(raw: str) -> tuple[str | None, ...]:
     return _assemble(division, _parse_places(division[-1]))
 
 
-def _parse_uniques(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _parse_uniques(raw: pd.Series, cleaned: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(per-row index into the parsed table, parsed table with a trailing all-None row).
 
     Two levels of distinct values: the division part is read once per distinct address, the
     town/village/detail part once per distinct remainder (the same streets follow many spellings
-    of the same county).
+    of the same county). cleaned: the text has been through _clean already (_clean_vectorised).
     """
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    texts = [_clean(str(value)) for value in uniques]
+    texts = list(uniques) if cleaned else [_clean(str(value)) for value in uniques]
     divisions = [_parse_division(text) if text else None for text in texts]
     places: dict[str, tuple[str | None, str | None, str | None]] = {}
     empty = (None,) * len(ADDRESS_COLUMNS)
@@ -525,7 +521,7 @@ def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
     head = pd.Series(split.field("head").to_numpy(zero_copy_only=False), index=raw.index)
     head = head.where(cleaned.is_valid().to_numpy(zero_copy_only=False), None)
     tail_array = pc.fill_null(split.field("tail"), "")
-    index, table = _parse_uniques(head)
+    index, table = _parse_uniques(head, cleaned=True)
     taken = table[index]
     columns = {column: taken[:, i] for i, column in enumerate(ADDRESS_COLUMNS)}
     tail_codes, tail_uniques = pd.factorize(pd.Series(tail_array.to_pandas()), use_na_sentinel=False)
