@@ -96,7 +96,7 @@ def ingest_roster(path: str | Path, kind: str, cache_dir: Path, sheet: str | Non
         try:
             result = building.result()
         finally:
-            child.close()
+            child.shutdown(wait=False)
     elif (entry / "ingest.json").exists():
         result = IngestResult(**json.loads((entry / "ingest.json").read_text(encoding="utf-8")))
         result.source, result.from_cache = str(path), True
@@ -249,7 +249,10 @@ class ChildProcess(Executor):
             return self._pool.submit(step, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """wait=False: the child finishes its steps and exits while the caller goes on (it takes a second)."""
+        """wait=False: the child finishes its steps and exits while the caller goes on.
+
+        A child that has done its work still takes a few tenths of a second to free a roster's
+        memory and exit; the caller need not wait for that (interpreter exit does)."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
@@ -264,8 +267,11 @@ class ChildProcess(Executor):
 
 def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
     """step(*args, progress=..., **kwargs) in a process of its own, spawned for this step only."""
-    with ChildProcess(step.__name__) as child:
+    child = ChildProcess(step.__name__)
+    try:
         return child.run(step, *args, progress=progress, **kwargs)
+    finally:
+        child.shutdown(wait=False)
 
 
 def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, halves: bool,
@@ -290,10 +296,13 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
     building = make_private_dir(entry.parent / f".{entry.name}.building-{uuid.uuid4().hex[:8]}")
     try:
         if halves:
-            with ChildProcess(f"standardise-{kind}") as helper:
+            helper = ChildProcess(f"standardise-{kind}")
+            try:
                 helper.submit(_load_standardiser)
                 raw = read()
                 standard = standardise_in_halves(raw, helper, building)
+            finally:
+                helper.shutdown(wait=False)
         else:
             from matchers.standardise import standardise_roster  # not imported when every roster is cached
 
