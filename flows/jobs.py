@@ -58,6 +58,7 @@ def _await_validation(ingests: dict[str, dict], checks: dict[str, PrefectFuture]
     began = time.perf_counter()
     for kind, check in checks.items():
         ingests[kind] = check.result()
+    tasks.release_validation_process()  # its exit (a second) overlaps the manifest and the history step
     timings["validation_after_outputs"] = time.perf_counter() - began
 
 

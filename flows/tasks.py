@@ -110,6 +110,12 @@ def validation_process() -> Iterator[pipeline.ChildProcess]:
         child.shutdown(wait=False)  # it exits while the run ends; interpreter exit waits for it
 
 
+def release_validation_process() -> None:
+    """The flow has every validation and key it asked for: the child exits while the run's last steps go on."""
+    if _validator is not None:
+        _validator.shutdown(wait=False)
+
+
 @task(name="validate-roster", **QUIET)
 @withhold_details
 def validate_roster(ingest: dict[str, Any]) -> dict[str, Any]:
