@@ -505,8 +505,8 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
             columns[name] = np.full(len(records), None, dtype=object)
             continue
         series = sex if source == "sex" else records[source]
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            values = series.array  # text read as a dictionary: the engine recodes it through its categories
+        if isinstance(series.dtype, (pd.CategoricalDtype, pd.ArrowDtype)):
+            values = series.array  # text read as a dictionary or kept in Arrow: the engine encodes it there
         elif series.dtype != object:
             values = series.astype("object").where(series.notna(), None).to_numpy()
         elif series.hasnans:  # NaN among text (a hand-made frame); Parquet gives None already
@@ -529,9 +529,13 @@ REPEATED_VALUE_COLUMNS = frozenset({
 
 def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
     """Only the columns linkage_view uses: the rosters' other columns are not converted to pandas."""
+    import pyarrow as pa
+
     wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
-    # as categoricals: a million Python strings per column are never made; the engine needs codes only
-    return read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS).to_pandas()
+    # repeated text as categoricals, the rest (IDs, phones, house numbers) as Arrow-backed columns: a million
+    # Python strings per column are never made; the engine dictionary-encodes what it compares
+    arrow_text = {pa.string(): pd.ArrowDtype(pa.string()), pa.large_string(): pd.ArrowDtype(pa.large_string())}
+    return read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS).to_pandas(types_mapper=arrow_text.get)
 
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,

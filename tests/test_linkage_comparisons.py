@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from matchers.ids import id_check_character
 from matchers.linkage import comparison_vectors, load_settings, settings_from_dict
-from matchers.linkage.comparisons import ColumnStore
+from matchers.linkage.comparisons import ColumnStore, _joint_codes
 
 COLUMNS = [
     "record_key", "id_number", "id_status", "id_prefix", "birth_date", "sex", "id_county",
@@ -386,3 +390,20 @@ def test_column_store_encodes_a_column_once_for_concurrent_readers():
         encodings = list(pool.map(lambda _: store.get("name"), range(32)))
         matrices = list(pool.map(lambda _: store.char_matrix("name"), range(32)))
     assert all(e is encodings[0] for e in encodings) and all(m is matrices[0] for m in matrices)
+
+
+text_cells = st.lists(st.one_of(st.none(), st.sampled_from(["", "13800138000", "吉林省长春市", "a", "A", " a"])), max_size=25)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(text_cells, text_cells, st.booleans())
+def test_text_kept_in_arrow_is_encoded_as_python_text_is(left, right, one_side_only):
+    """IDs, phones and house numbers reach the engine as Arrow-backed columns: same codes, same distinct values."""
+    objects = (pd.Series(left, dtype=object), pd.Series(right, dtype=object))
+    arrow = pd.Series(pa.array(left, type=pa.string()), dtype=pd.ArrowDtype(pa.string()))
+    other = objects[1] if one_side_only else pd.Series(pa.array(right, type=pa.large_string()),
+                                                       dtype=pd.ArrowDtype(pa.large_string()))
+    codes, uniques = _joint_codes(*objects)
+    got_codes, got_uniques = _joint_codes(arrow, other)
+    assert got_codes.dtype == codes.dtype and got_codes.tolist() == codes.tolist()
+    assert got_uniques.dtype == object and got_uniques.tolist() == uniques.tolist()

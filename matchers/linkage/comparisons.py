@@ -74,12 +74,42 @@ def _categorical_text(series: pd.Series) -> bool:
         series.cat.categories, skipna=True) in ("string", "empty")
 
 
+def _arrow_text(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.ArrowDtype) and (pa.types.is_string(series.dtype.pyarrow_dtype)
+                                                        or pa.types.is_large_string(series.dtype.pyarrow_dtype))
+
+
+def _python_objects(series: pd.Series) -> pd.Series:
+    """Arrow-backed text as the Python strings and None a Parquet read gives pandas; other columns as they are."""
+    if isinstance(series.dtype, pd.ArrowDtype):
+        return pd.Series(series.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
+    return series
+
+
+def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """_factorize_text of two Arrow-backed text columns, by Arrow's dictionary encoding (no Python string per row).
+
+    Codes follow first appearance and empty text counts as missing, as pd.factorize gives them."""
+    arrays = [pa.array(series.array) for series in (left, right)]  # the columns' own Arrow data (no copy)
+    chunks = [chunk.cast(pa.large_string()) for array in arrays
+              for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array])]
+    both = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
+    both = pc.if_else(pc.equal(both, ""), pa.scalar(None, pa.large_string()), both)
+    encoded = pc.dictionary_encode(both)
+    codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
+    return codes, np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+
+
 def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Codes (int32, -1 = missing or empty) and distinct text of two columns read against each other.
 
     Columns of categorical text (rosters read from Parquet with dictionary encoding) are recoded
-    through their categories, so no string is hashed per row; others are factorised together.
+    through their categories, so no string is hashed per row; text kept in Arrow is dictionary
+    encoded there; others are factorised together.
     """
+    if _arrow_text(left) and _arrow_text(right):
+        return _dictionary_text(left, right)
+    left, right = _python_objects(left), _python_objects(right)
     if _categorical_text(left) and _categorical_text(right):
         categories = [np.asarray(left.cat.categories, dtype=object), np.asarray(right.cat.categories, dtype=object)]
         values, uniques = _factorize_text(pd.Series(np.concatenate(categories), dtype=object))
