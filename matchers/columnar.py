@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -24,3 +25,8 @@ def read_columns(path: str | Path, wanted: Iterable[str] | Callable[[list[str]],
     columns = [c for c in chosen if c in schema.names]
     dictionary = [c for c in columns if (categories is None or c in categories) and is_text(schema.field(c).type)]
     return pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
+
+
+def by_position(frame: pd.DataFrame) -> pd.DataFrame:
+    """frame indexed 0..n-1; the frame itself when it already is (reset_index copies every column)."""
+    return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)

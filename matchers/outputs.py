@@ -139,7 +139,7 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str, csv: bool = True) 
     """
     csv_path = folder / f"{stem}.csv"
     written = [folder / f"{stem}.parquet"]
-    table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
     if csv:
         # text columns are made Excel-safe from their Arrow form (converted once, for the Parquet file too)
         text = {} if _left_to_pandas(frame, DUCKDB_CSV_ROWS) else _excel_safe_text(frame, table)

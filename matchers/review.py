@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from matchers.columnar import by_position
 from matchers.store import (ATTR_SEPARATOR, FINGERPRINT_COLUMNS, JOB_TABLES, KINDS, TABLES, RunRecord, cell_text, connect,
                             fetch_one, fingerprints, is_recorded, latest_run_before, previous_run, record_identities,
                             row_keys, run_id_of, run_record)
@@ -288,7 +289,7 @@ def _place_history(frame: pd.DataFrame, history: pd.DataFrame, run_id: str) -> p
     columns = list(frame.columns)
     ordered = [c for c in columns[:anchor] if c not in REVIEW_COLUMNS] + list(REVIEW_COLUMNS) + list(HISTORY_COLUMNS) + [
         c for c in columns[anchor:] if c not in REVIEW_COLUMNS]
-    combined = pd.concat([frame.reset_index(drop=True), history[list(HISTORY_COLUMNS)].reset_index(drop=True)], axis=1)
+    combined = pd.concat([by_position(frame), by_position(history[list(HISTORY_COLUMNS)])], axis=1)
     return combined[ordered]
 
 
@@ -344,7 +345,7 @@ def _mark_history(out_dir: Path, store_path: str | Path | None, run_id: str, rec
                 keys = row_keys(frame, table)
                 history = history.drop_duplicates("row_key").set_index("row_key").reindex(keys.to_numpy())
             # else: the items were made from this frame, row for row (table_items): history is in its order already
-            write_table(_place_history(frame, history.reset_index(drop=True), run_id), out_dir, table)
+            write_table(_place_history(frame, by_position(history), run_id), out_dir, table)
             if previous_items is not None and table in CANDIDATE_TABLES:
                 gone = previous_items[~previous_items["identity"].isin(set(items["identity"]))]
                 if len(gone):

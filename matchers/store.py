@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
-from matchers.columnar import read_columns
+from matchers.columnar import by_position, read_columns
 from matchers.privacy import person_keys, store_secret
 from matchers.state import state_home
 
@@ -348,7 +348,7 @@ def table_items(frame: pd.DataFrame, table: str, identities: dict[str, pd.DataFr
     items["match_probability"] = pd.to_numeric(frame["match_probability"], errors="coerce") if "match_probability" in frame else np.nan
     items["review_required"] = (cell_text(frame["review_required"]).str.lower() == "true") if "review_required" in frame else None
     items["attrs"] = _attrs_text(frame, checked_columns(frame, table))
-    return items.reset_index(drop=True)
+    return by_position(items)
 
 
 # identity columns with few distinct values: read as categories, so each value is converted and hashed once

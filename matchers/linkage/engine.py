@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from matchers.columnar import by_position
+
 from .blocking import generate_candidates
 from .comparisons import ColumnStore, PairContext, compute_gammas
 from .decision import decide
@@ -38,14 +40,6 @@ def _check_key(frame: pd.DataFrame, key: str, side: str) -> None:
         raise TypeError(f"key column {key!r} on the {side} side must be integer")
     if not frame[key].is_unique:
         raise ValueError(f"key column {key!r} is not unique on the {side} side")
-
-
-def _by_position(frame: pd.DataFrame) -> pd.DataFrame:
-    """frame indexed by row position, as the engine reads it; the frame itself when it already is (a copy of a
-    million rows costs most of a second). The engine never writes into its inputs."""
-    if frame.index.equals(pd.RangeIndex(len(frame))):
-        return frame
-    return frame.reset_index(drop=True)
 
 
 def _truth_positions(left: pd.DataFrame, right: pd.DataFrame, key: str, truth: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
@@ -98,8 +92,8 @@ def link(
     if model is not None:
         model.check_compatible(settings)
     n_left, n_right = len(left), len(right)
-    left = with_optional_columns(_by_position(left), settings)
-    right = with_optional_columns(_by_position(right), settings)
+    left = with_optional_columns(by_position(left), settings)  # the engine never writes into its inputs
+    right = with_optional_columns(by_position(right), settings)
 
     t0 = time.perf_counter()
     truth = _truth_positions(left, right, key, truth_pairs) if truth_pairs is not None else None
