@@ -27,6 +27,34 @@ def read_columns(path: str | Path, wanted: Iterable[str] | Callable[[list[str]],
     return pq.read_table(path, columns=columns, read_dictionary=dictionary or None)
 
 
+def to_pandas(table: pa.Table, arrow_text: Collection[str] | None = ()) -> pd.DataFrame:
+    """table as pandas, its plain text columns named in arrow_text (None: all) kept as Arrow-backed columns.
+
+    Those become no Python string per row: for text a step reads for a few rows, or encodes in Arrow.
+    Dictionary columns still become categoricals, the rest as pyarrow converts them."""
+    if arrow_text is None:
+        kept = {pa.string(): pd.ArrowDtype(pa.string()), pa.large_string(): pd.ArrowDtype(pa.large_string())}
+        return table.to_pandas(types_mapper=kept.get)
+    text = [c for c in table.column_names if c in arrow_text and is_text(table.schema.field(c).type)]
+    if not text:
+        return table.to_pandas()
+    frame = table.drop_columns(text).to_pandas()
+    for column in text:
+        frame[column] = pd.arrays.ArrowExtensionArray(table.column(column))
+    return frame[table.column_names]
+
+
+def is_arrow_text(series: pd.Series) -> bool:
+    return isinstance(series.dtype, pd.ArrowDtype) and is_text(series.dtype.pyarrow_dtype)
+
+
+def python_text(series: pd.Series) -> pd.Series:
+    """An Arrow-backed column as the Python strings and None that pyarrow's to_pandas gives; other columns as they are."""
+    if isinstance(series.dtype, pd.ArrowDtype):
+        return pd.Series(series.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
+    return series
+
+
 def by_position(frame: pd.DataFrame) -> pd.DataFrame:
     """frame indexed 0..n-1; the frame itself when it already is (reset_index copies every column)."""
     return frame if frame.index.equals(pd.RangeIndex(len(frame))) else frame.reset_index(drop=True)

@@ -39,14 +39,16 @@ def excel_safe(frame: pd.DataFrame, columns: Iterable[str] | None = None) -> pd.
 
 def _may_be_hostile(series: pd.Series) -> bool:
     """False when no cell starts with a formula trigger, found in Arrow (a column of text) without a copy."""
-    import pyarrow.compute as pc
-
     try:
         text = pa.array(series.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     except (pa.ArrowException, TypeError, ValueError):  # not plain text: let pandas decide
         return True
-    first = pc.utf8_slice_codeunits(text, 0, 1)
-    return bool(pc.any(pc.is_in(first, value_set=pa.array(FORMULA_TRIGGERS))).as_py() or False)
+    return bool(pc.any(_formula_cells(text)).as_py() or False)  # None for an empty column
+
+
+def _formula_cells(text: pa.Array) -> pa.Array:
+    """Per cell: does it start with a formula trigger (False for missing cells)."""
+    return pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(text, 0, 1), value_set=pa.array(FORMULA_TRIGGERS)), False)
 
 
 def _csv_cells(series: pd.Series) -> pa.Array | None:
@@ -88,7 +90,7 @@ def _excel_safe_text(frame: pd.DataFrame, table: pa.Table) -> dict[str, pa.Array
         if pd.api.types.infer_dtype(values.to_numpy(), skipna=True) not in ("string", "empty"):
             continue
         cells = arrow.combine_chunks().cast(pa.string())
-        hostile = pc.fill_null(pc.is_in(pc.utf8_slice_codeunits(cells, 0, 1), value_set=pa.array(FORMULA_TRIGGERS)), False)
+        hostile = _formula_cells(cells)
         if pc.any(hostile).as_py():
             cells = pc.if_else(hostile, pc.binary_join_element_wise("'", cells, ""), cells)
         text[column] = cells

@@ -21,7 +21,7 @@ from typing import Any, Callable, Collection
 import numpy as np
 import pandas as pd
 
-from matchers.columnar import is_text, read_columns
+from matchers.columnar import is_arrow_text, python_text, read_columns, to_pandas
 from matchers.outputs import make_private_dir, sha256_file, write_json
 from matchers.privacy import mask_id_numbers, person_key_secret, person_keys
 from schemas.rosters import SCHEMA_DIR, roster_schema
@@ -264,14 +264,15 @@ class ChildProcess(Executor):
     def close(self) -> None:
         self.shutdown(wait=True)
 
+    def __exit__(self, *exc: object) -> None:
+        """Leaving a with block lets the child go: it finishes its steps and exits on its own (shutdown(wait=False))."""
+        self.shutdown(wait=False)
+
 
 def in_child_process(step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
     """step(*args, progress=..., **kwargs) in a process of its own, spawned for this step only."""
-    child = ChildProcess(step.__name__)
-    try:
+    with ChildProcess(step.__name__) as child:
         return child.run(step, *args, progress=progress, **kwargs)
-    finally:
-        child.shutdown(wait=False)
 
 
 def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | None, halves: bool,
@@ -296,13 +297,10 @@ def _build_entry(path: Path, kind: str, digest: str, entry: Path, sheet: str | N
     building = make_private_dir(entry.parent / f".{entry.name}.building-{uuid.uuid4().hex[:8]}")
     try:
         if halves:
-            helper = ChildProcess(f"standardise-{kind}")
-            try:
+            with ChildProcess(f"standardise-{kind}") as helper:
                 helper.submit(_load_standardiser)
                 raw = read()
                 standard = standardise_in_halves(raw, helper, building)
-            finally:
-                helper.shutdown(wait=False)
         else:
             from matchers.standardise import standardise_roster  # not imported when every roster is cached
 
@@ -529,13 +527,10 @@ REPEATED_VALUE_COLUMNS = frozenset({
 
 def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
     """Only the columns linkage_view uses: the rosters' other columns are not converted to pandas."""
-    import pyarrow as pa
-
     wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
     # repeated text as categoricals, the rest (IDs, phones, house numbers) as Arrow-backed columns: a million
     # Python strings per column are never made; the engine dictionary-encodes what it compares
-    arrow_text = {pa.string(): pd.ArrowDtype(pa.string()), pa.large_string(): pd.ArrowDtype(pa.large_string())}
-    return read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS).to_pandas(types_mapper=arrow_text.get)
+    return to_pandas(read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS), arrow_text=None)
 
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
@@ -608,11 +603,7 @@ def read_for_rules(records_path: str | Path) -> pd.DataFrame:
     table = read_columns(records_path, lambda names: [c for c in names if c.endswith("_row") or c in wanted],
                          categories=CATEGORY_COLUMNS)
     # names and IDs stay Arrow text: the lists show a fraction of the rows (display_fields converts those)
-    text = [c for c in DISPLAY_TEXT if c in table.column_names and is_text(table.schema.field(c).type)]
-    records = table.drop_columns(text).to_pandas()
-    for column in text:
-        records[column] = pd.arrays.ArrowExtensionArray(table.column(column))
-    return records[table.column_names]
+    return to_pandas(table, arrow_text=DISPLAY_TEXT)
 
 
 DISPLAY = {
@@ -627,7 +618,8 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
     """Columns analysts see for a person: name, ID (masked unless revealed) and categories."""
     row = roster_schema(kind).row_column
     wanted = DISPLAY[kind]
-    records = _as_objects(records, DISPLAY_TEXT)
+    arrow = [c for c in DISPLAY_TEXT if c in records and is_arrow_text(records[c])]  # read_for_rules keeps them in Arrow
+    records = records.assign(**{c: python_text(records[c]) for c in arrow}) if arrow else records
     out = pd.DataFrame({row: records[row].astype("int64")})
     for column, header in wanted.items():
         if column == "id_number":
@@ -640,14 +632,6 @@ def display_fields(records: pd.DataFrame, kind: str, reveal_ids: bool) -> pd.Dat
         else:
             out[header] = _shown_text(records[column])
     return out
-
-
-def _as_objects(records: pd.DataFrame, columns: Collection[str]) -> pd.DataFrame:
-    """Arrow-backed text columns (read_for_rules) as the Python strings and None that Parquet's text gives pandas."""
-    arrow = [c for c in columns if c in records and isinstance(records[c].dtype, pd.ArrowDtype)]
-    if not arrow:
-        return records
-    return records.assign(**{c: records[c].to_numpy(dtype=object, na_value=None) for c in arrow})
 
 
 def _shown_text(values: pd.Series) -> pd.Series:

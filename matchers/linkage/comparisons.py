@@ -22,6 +22,8 @@ import pyarrow.compute as pc
 from rapidfuzz.distance import DamerauLevenshtein, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
+from matchers.columnar import is_arrow_text, python_text
+
 from .settings import Comparison, LinkageSettings
 
 WORKERS = 2
@@ -74,18 +76,6 @@ def _categorical_text(series: pd.Series) -> bool:
         series.cat.categories, skipna=True) in ("string", "empty")
 
 
-def _arrow_text(series: pd.Series) -> bool:
-    return isinstance(series.dtype, pd.ArrowDtype) and (pa.types.is_string(series.dtype.pyarrow_dtype)
-                                                        or pa.types.is_large_string(series.dtype.pyarrow_dtype))
-
-
-def _python_objects(series: pd.Series) -> pd.Series:
-    """Arrow-backed text as the Python strings and None a Parquet read gives pandas; other columns as they are."""
-    if isinstance(series.dtype, pd.ArrowDtype):
-        return pd.Series(series.to_numpy(dtype=object, na_value=None), index=series.index, dtype=object)
-    return series
-
-
 def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """_factorize_text of two Arrow-backed text columns, by Arrow's dictionary encoding (no Python string per row).
 
@@ -107,9 +97,9 @@ def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndar
     through their categories, so no string is hashed per row; text kept in Arrow is dictionary
     encoded there; others are factorised together.
     """
-    if _arrow_text(left) and _arrow_text(right):
+    if is_arrow_text(left) and is_arrow_text(right):
         return _dictionary_text(left, right)
-    left, right = _python_objects(left), _python_objects(right)
+    left, right = python_text(left), python_text(right)
     if _categorical_text(left) and _categorical_text(right):
         categories = [np.asarray(left.cat.categories, dtype=object), np.asarray(right.cat.categories, dtype=object)]
         values, uniques = _factorize_text(pd.Series(np.concatenate(categories), dtype=object))
