@@ -319,6 +319,66 @@ def test_blocking_expressions_on_one_side_and_distinct_values():
     assert rep.loc["prefix", "pairs_generated"] == 2 and rep.loc["(union)", "new_pairs"] == 4
 
 
+BLOCK_VALUES = st.sampled_from(["x", "y", "z", "", None])
+BLOCK_RULES = [{"name": "a", "equal": ["a"]}, {"name": "a_b", "equal": ["a", "b"]},
+               {"name": "b_a_swapped", "equal": [{"left": "b", "right": "a"}]}]
+
+
+def _rule_pairs_by_definition(left: pd.DataFrame, right: pd.DataFrame, on: list[tuple[str, str]], cap: int):
+    """Pairs whose every part is equal and not blank, except blocks over the cap: a loop over all pairs."""
+    def key(row, columns):
+        values = tuple(row[c] for c in columns)
+        return None if any(v is None or v == "" for v in values) else values
+
+    lkeys = [key(r, [l for l, _ in on]) for _, r in left.iterrows()]
+    rkeys = [key(r, [r_ for _, r_ in on]) for _, r in right.iterrows()]
+    size = {k: lkeys.count(k) * rkeys.count(k) for k in set(lkeys) if k is not None}
+    pairs = {(i, j) for i, kl in enumerate(lkeys) for j, kr in enumerate(rkeys)
+             if kl is not None and kl == kr and size[kl] <= cap}
+    capped = [k for k, n in size.items() if n > cap]
+    return pairs, len(capped), sum(size[k] for k in capped)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(BLOCK_VALUES, BLOCK_VALUES), max_size=12),
+       st.lists(st.tuples(BLOCK_VALUES, BLOCK_VALUES), max_size=12), st.integers(1, 6))
+def test_blocking_rules_join_like_their_definition(left_rows, right_rows, cap):
+    """Each rule's pairs, capped blocks and the union equal a loop over all pairs (rows without a
+    partner on the other side are set aside before the join; that must lose nothing)."""
+    from matchers.linkage.blocking import generate_candidates
+
+    settings = settings_from_dict({**TINY, "max_block_pairs": cap, "blocking_rules": BLOCK_RULES})
+    left = pd.DataFrame(left_rows or [], columns=["a", "b"], dtype=object)
+    right = pd.DataFrame(right_rows or [], columns=["a", "b"], dtype=object)
+    for frame in (left, right):
+        frame.insert(0, "record_key", np.arange(len(frame), dtype=np.int64))
+    if left.empty or right.empty:
+        return
+    cand = generate_candidates(left, right, settings)
+    report = cand.report.set_index("rule")
+    union = set()
+    for rule in BLOCK_RULES:
+        on = [(p["left"], p["right"]) if isinstance(p, dict) else (p, p) for p in rule["equal"]]
+        pairs, blocks, capped = _rule_pairs_by_definition(left, right, on, cap)
+        assert report.loc[rule["name"], "pairs_generated"] == len(pairs)
+        assert (report.loc[rule["name"], "blocks_capped"], report.loc[rule["name"], "pairs_capped"]) == (blocks, capped)
+        union |= pairs
+    assert list(zip(cand.left_pos.tolist(), cand.right_pos.tolist())) == sorted(union)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-1, 4), max_size=15), st.lists(st.integers(-1, 4), max_size=15), st.integers(1, 6))
+def test_join_pairs_equal_codes_by_left_then_right_row(left, right, cap):
+    from matchers.linkage.blocking import _join
+
+    kl, kr = np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
+    size = {k: left.count(k) * right.count(k) for k in set(left) if k >= 0}
+    expected = [(i, j) for i, a in enumerate(left) for j, b in enumerate(right) if a >= 0 and a == b and size[a] <= cap]
+    li, ri, blocks, capped = _join(kl, kr, cap)
+    assert list(zip(li.tolist(), ri.tolist())) == expected
+    assert (blocks, capped) == (sum(n > cap for n in size.values()), sum(n for n in size.values() if n > cap))
+
+
 def test_blocking_is_deterministic_and_order_free():
     """Row order does not change which records pair (keys, not positions), and reruns are identical."""
     settings = load_settings("chinese_rosters")
