@@ -148,4 +148,24 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
         "reason": reasons[rejected].to_numpy(),
     })
     table = pa.Table.from_pandas(out.drop(columns=[READ_PROBLEM]), preserve_index=False)
-    return StandardisedRoster(kind, table.filter(pa.array(~rejected)), rejects)
+    return StandardisedRoster(kind, _without_rows(table, rejected), rejects)
+
+
+MAX_SLICES = 1024  # beyond this, many small pieces write more slowly than one filtered copy
+
+
+def _without_rows(table: pa.Table, rejected: np.ndarray) -> pa.Table:
+    """The table without the rejected rows: the pieces between them, not copied.
+
+    A roster rejects about one row in a thousand; filtering copied every other cell (0.8 s for
+    the 700k poverty rows). Many scattered rejects are filtered as before.
+    """
+    rows = np.flatnonzero(rejected)
+    starts, ends = np.r_[0, rows + 1], np.r_[rows, table.num_rows]
+    kept = ends > starts
+    if len(rows) == 0:
+        return table
+    if kept.sum() > MAX_SLICES:
+        return table.filter(pa.array(~rejected))
+    pieces = [table.slice(int(start), int(end - start)) for start, end in zip(starts[kept], ends[kept])]
+    return pa.concat_tables(pieces) if pieces else table.slice(0, 0)

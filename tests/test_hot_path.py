@@ -117,3 +117,22 @@ def test_blank_on_arrow_text_as_str_strip(values: list[str | None]) -> None:
     expected = np.array([v is None or v.strip() == "" for v in values])
     assert (_blank(pd.Series(values, dtype="string[pyarrow]")) == expected).all()
     assert (_blank(pd.Series(values, dtype=object)) == expected).all()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.booleans(), max_size=40), st.integers(1, 6))
+def test_rejected_rows_leave_the_table_as_a_filter_would(rejected, max_slices):
+    """Pieces between rejected rows, or one filter when there would be too many: the same rows either way."""
+    import pyarrow as pa
+
+    import matchers.standardise as standardise
+
+    mask = np.array(rejected, dtype=bool)
+    table = pa.table({"row": np.arange(len(mask), dtype=np.int64), "text": [f"v{i}" for i in range(len(mask))]})
+    expected = table.filter(pa.array(~mask))
+    previous, standardise.MAX_SLICES = standardise.MAX_SLICES, max_slices
+    try:
+        kept = standardise._without_rows(table, mask)
+    finally:
+        standardise.MAX_SLICES = previous
+    assert kept.equals(expected) and kept.schema == table.schema
