@@ -638,35 +638,108 @@ def _read_parquet(path: Path, schema: RosterSchema) -> _Sheet:
     return _Sheet(columns, np.full(table.num_rows, "", dtype=object), 0, originals, unmapped)
 
 
+def _text_chunks(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow strings behind a text column (no copy), or None for any other column."""
+    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
+        values = pa.array(series.array)
+        return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+    return None
+
+
+def _may_hold_nul(series: pd.Series) -> bool:
+    """False only when no cell can hold a NUL: the column's character bytes have no zero byte."""
+    values = _text_chunks(series)
+    if values is None:
+        return True
+    return any(chunk.buffers()[2] is not None and not np.all(np.frombuffer(chunk.buffers()[2], np.uint8))
+               for chunk in values.chunks)
+
+
+def _may_be_long(series: pd.Series) -> bool:
+    """False only when no cell can exceed MAX_CELL_CHARS: none has that many bytes (a character is one or more)."""
+    values = _text_chunks(series)
+    return values is None or (pc.max(pc.binary_length(values)).as_py() or 0) > MAX_CELL_CHARS
+
+
+MAX_HEADER_HITS = 4096  # past this many occurrences, Arrow searches the column cell by cell
+
+
+def _rows_containing(values: pa.ChunkedArray, text: str) -> np.ndarray | None:
+    """Rows whose cell may contain text (a superset), found by searching each chunk's bytes at once.
+
+    None when the text occurs too often for that to pay off."""
+    needle, rows, first_row = text.encode("utf-8"), [], 0
+    for chunk in values.chunks:
+        validity, offsets, data = chunk.buffers()
+        if data is not None and len(chunk):
+            wide = pa.types.is_large_string(chunk.type)
+            bounds = np.frombuffer(offsets, np.int64 if wide else np.int32)[chunk.offset:chunk.offset + len(chunk) + 1]
+            hay = data.slice(0, int(bounds[-1])).to_pybytes()
+            found, at = [], hay.find(needle, int(bounds[0]))
+            while at >= 0:
+                if len(found) == MAX_HEADER_HITS:
+                    return None
+                found.append(at)
+                at = hay.find(needle, at + 1)
+            if found:
+                rows.append(first_row + np.searchsorted(bounds, np.array(found), side="right") - 1)
+        first_row += len(chunk)
+    return np.unique(np.concatenate(rows)) if rows else np.zeros(0, dtype=np.int64)
+
+
+def _equals_header(series: pd.Series, header: str) -> np.ndarray:
+    """Cells that are the header text once stripped; only cells that contain it are stripped."""
+    values = _text_chunks(series)
+    rows = _rows_containing(values, header) if values is not None and header else None
+    if rows is None:
+        return (series.str.strip() == header).to_numpy(dtype=bool)
+    out = np.zeros(len(series), dtype=bool)
+    if len(rows):
+        out[rows] = (series.iloc[rows].str.strip() == header).to_numpy(dtype=bool)
+    return out
+
+
 def _check_cells(sheet: _Sheet) -> None:
-    """Flag (and defuse) cells no roster field can hold: NUL characters, huge cells, a repeated header."""
+    """Flag (and defuse) cells no roster field can hold: NUL characters, huge cells, a repeated header.
+
+    Each check first asks the column's bytes whether any cell can fail it: a clean million-row
+    column is then not searched, measured and stripped cell by cell."""
     problems = sheet.problems
     repeated = np.zeros(len(problems), dtype=np.int64)
     for name, series in sheet.columns.items():
-        nul = series.str.contains("\x00", regex=False).to_numpy(dtype=bool)
-        if nul.any():
-            _add_problem(problems, nul, "the row holds NUL characters (a damaged export): export it again")
-            series = series.str.replace("\x00", "", regex=False)
-        long = (series.str.len() > MAX_CELL_CHARS).to_numpy(dtype=bool)
-        if long.any():
-            _add_problem(problems, long, f"a cell holds more than {MAX_CELL_CHARS} characters, more than any "
-                         "roster field: check the row's separators and quotes")
-            series = series.where(~long, series.str.slice(0, MAX_CELL_CHARS))
+        if _may_hold_nul(series):
+            nul = series.str.contains("\x00", regex=False).to_numpy(dtype=bool)
+            if nul.any():
+                _add_problem(problems, nul, "the row holds NUL characters (a damaged export): export it again")
+                series = series.str.replace("\x00", "", regex=False)
+        if _may_be_long(series):
+            long = (series.str.len() > MAX_CELL_CHARS).to_numpy(dtype=bool)
+            if long.any():
+                _add_problem(problems, long, f"a cell holds more than {MAX_CELL_CHARS} characters, more than any "
+                             "roster field: check the row's separators and quotes")
+                series = series.where(~long, series.str.slice(0, MAX_CELL_CHARS))
         if sheet.originals.get(name):
-            repeated += (series.str.strip() == sheet.originals[name]).to_numpy(dtype=bool)
+            repeated += _equals_header(series, sheet.originals[name])
         sheet.columns[name] = series
     _add_problem(problems, repeated >= min(2, len(sheet.columns)),
                  "the row repeats the header (two exports pasted together?): delete it")
 
 
 def _strip_trailing_blank(frame: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows after the last one with a non-blank cell are cut off and counted; looked for from the end."""
     if frame.empty:
         return frame, 0
     data = frame.drop(columns=[READ_PROBLEM])
-    filled = np.zeros(len(frame), dtype=bool)
-    for column in data.columns:
-        filled |= (data[column].str.strip() != "").to_numpy(dtype=bool)
-    last = int(np.flatnonzero(filled).max()) + 1 if filled.any() else 0
+    last, end, block = 0, len(frame), 1024
+    while end > 0:
+        start = max(end - block, 0)
+        filled = np.zeros(end - start, dtype=bool)
+        for column in data.columns:
+            filled |= (data[column].iloc[start:end].str.strip() != "").to_numpy(dtype=bool)
+        if filled.any():
+            last = start + int(np.flatnonzero(filled).max()) + 1
+            break
+        end, block = start, block * 4
     return frame.iloc[:last].reset_index(drop=True), len(frame) - last
 
 

@@ -299,3 +299,38 @@ def test_big_csv_reads_every_row(tmp_path):
     assert raw.rows_read == 100_000
     assert raw.frame["civil_row"].iloc[-1] == 100_000
     assert (raw.frame["id_number"] == ID_A).all() and (raw.frame[READ_PROBLEM] == "").all()
+
+
+HEADERISH = st.sampled_from(["姓名", " 姓名", "姓名\u3000", "姓名x", "x姓名", "姓", "", " ", "张三", "\t姓名 "])
+
+
+@settings(max_examples=150, deadline=None)
+@given(cells=st.lists(HEADERISH, max_size=30), split=st.integers(0, 30), skip=st.integers(0, 3),
+       hits=st.integers(1, 5))
+def test_header_cells_are_found_as_strip_finds_them(cells, split, skip, hits):
+    """Cells equal to the header once stripped, whether the column is chunked, sliced, or searched cell by cell."""
+    import pyarrow as pa
+
+    import schemas.readers as readers
+    from schemas.readers import TEXT, _equals_header
+
+    values = pa.chunked_array([pa.array(cells[:split], pa.string()), pa.array(cells[split:], pa.string())]).slice(skip)
+    series = pd.Series(pd.array(values, dtype=TEXT))
+    expected = [cell.strip() == "姓名" for cell in cells[skip:]]
+    previous, readers.MAX_HEADER_HITS = readers.MAX_HEADER_HITS, hits
+    try:
+        assert _equals_header(series, "姓名").tolist() == expected
+    finally:
+        readers.MAX_HEADER_HITS = previous
+
+
+@settings(max_examples=60, deadline=None)
+@given(filled=st.integers(0, 50), blank=st.sampled_from([0, 1, 1023, 1024, 1025, 5200]), holes=st.booleans())
+def test_trailing_blank_rows_are_cut_and_counted(filled, blank, holes):
+    from schemas.readers import TEXT, _strip_trailing_blank
+
+    column = (["", " 李"] if holes else ["李"]) * filled + [" ", ""] * (blank // 2) + [""] * (blank % 2)
+    frame = pd.DataFrame({"name": pd.array(column, dtype=TEXT), READ_PROBLEM: pd.array([""] * len(column), dtype=TEXT)})
+    kept, cut = _strip_trailing_blank(frame)
+    last = max((i + 1 for i, v in enumerate(column) if v.strip()), default=0)
+    assert (len(kept), cut) == (last, len(column) - last)
