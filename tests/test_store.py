@@ -251,3 +251,36 @@ def test_cell_text_and_row_keys_show_each_value_as_the_spreadsheet_does(rows):
         assert cell_text(frame[column]).index.equals(frame.index)
     expected = ["|".join(_shown(v) for v in row) for row in frame[["civil_row", "poverty_row", "field"]].astype(object).itertuples(index=False)]
     assert row_keys(frame, "discrepancies").tolist() == expected
+
+
+STACK_COLUMNS = {
+    "text": st.sampled_from(["a", "户主", None]),
+    "missing": st.sampled_from([None]),
+    "merged": st.sampled_from(["k1", np.nan]),
+    "rows": st.sampled_from([1, 2, None]),
+    "flag": st.sampled_from([True, False, None]),
+    "score": st.sampled_from([0.5, np.nan]),
+}
+
+
+def _frame_from(rows: list[tuple], integer_rows: bool) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(STACK_COLUMNS), dtype=object)
+    frame["rows"] = frame["rows"].astype("Int64") if integer_rows else frame["rows"]
+    frame["score"] = frame["score"].astype(float)
+    frame["flag"] = frame["flag"].astype(bool) if frame["flag"].notna().all() and len(frame) else frame["flag"]
+    return frame
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(*STACK_COLUMNS.values()), max_size=6), st.booleans()), min_size=1, max_size=4))
+def test_stacked_items_are_stored_as_pandas_concat_would_store_them(parts):
+    """Column by column, with pandas' frame rules where dtypes differ: the same values, dtypes and stored Arrow table."""
+    import pyarrow as pa
+
+    from matchers.store import _stacked
+
+    frames = [_frame_from(rows, integer_rows) for rows, integer_rows in parts]
+    expected = pd.concat(frames, ignore_index=True)
+    stacked = _stacked(frames)
+    pd.testing.assert_frame_equal(stacked, expected)
+    assert pa.Table.from_pandas(stacked, preserve_index=False).equals(pa.Table.from_pandas(expected, preserve_index=False))
