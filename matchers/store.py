@@ -543,7 +543,8 @@ def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
     pandas' frame concat checks every value of an all-missing text column in Python (a 1M
     crosscheck's items: two million checks, most of a second); columns whose dtype differs
-    between frames are still concatenated together, by pandas' rules for frames.
+    between frames are still concatenated together, by pandas' rules for frames. An all-missing
+    text column keeps its own None or NaN, which pandas may swap; the store reads both as NULL.
     """
     columns = list(frames[0].columns)
     if any(list(frame.columns) != columns for frame in frames[1:]):
