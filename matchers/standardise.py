@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers.addresses import current_county_code, parse_county, standardise_addresses
+from matchers.addresses import arrow_text, current_county_code, parse_county, standardise_addresses
 from matchers.dates import parse_dates
 from matchers.ids import standardise_id_numbers
 from matchers.names import standardise_names
@@ -83,11 +83,20 @@ def _text(series: pd.Series) -> pd.Series:
     return out.where(out != "", None)
 
 
+POVERTY_PLACE_COLUMNS = ("province", "prefecture", "county", "town", "village")
+TEXT_DTYPE = pd.StringDtype("pyarrow")
+
+
 def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
     if kind == "civil":
         return frame["address"]
     if kind == "poverty":
-        parts = [_per_value(frame[c], str.strip) for c in ("province", "prefecture", "county", "town", "village")]
+        columns = [frame[c] for c in POVERTY_PLACE_COLUMNS]
+        if all(isinstance(c.dtype, pd.StringDtype) and c.dtype.storage == "pyarrow" for c in columns):
+            # in Arrow: each part stripped as str.strip() strips (the same whitespace), then joined
+            parts = [pc.utf8_trim(pc.fill_null(arrow_text(c), ""), PYTHON_WHITESPACE) for c in columns]
+            return pd.Series(pd.array(pc.binary_join_element_wise(*parts, ""), dtype=TEXT_DTYPE), index=frame.index)
+        parts = [_per_value(c, str.strip) for c in columns]
         return parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
     return frame["current_address"]
 

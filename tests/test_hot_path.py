@@ -136,3 +136,22 @@ def test_rejected_rows_leave_the_table_as_a_filter_would(rejected, max_slices):
     finally:
         standardise.MAX_SLICES = previous
     assert kept.equals(expected) and kept.schema == table.schema
+
+
+PLACE_TEXT = st.text(st.sampled_from(list("吉林省长春市朝阳区 \u3000\t\x1c\x85\xa0a1")), max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(*[st.none() | PLACE_TEXT] * 5), min_size=1, max_size=8))
+def test_poverty_address_text_in_arrow_is_the_stripped_parts_joined(rows):
+    """The poverty roster's five place columns, each str.strip()-ed and joined, whether in Arrow or per value."""
+    from matchers.addresses import arrow_text
+    from matchers.standardise import POVERTY_PLACE_COLUMNS, TEXT_DTYPE, _address_text
+
+    frame = pd.DataFrame(rows, columns=list(POVERTY_PLACE_COLUMNS)).astype(TEXT_DTYPE)
+    expected = ["".join((value or "").strip() for value in row) for row in rows]
+    assert _address_text(frame, "poverty").tolist() == expected
+    assert _address_text(frame.astype(object), "poverty").tolist() == expected
+    column = frame["county"]
+    assert arrow_text(column).to_pylist() == arrow_text(column.astype(object)).to_pylist() == list(
+        None if value is None else value for value, in zip(column.astype(object).where(column.notna(), None)))
