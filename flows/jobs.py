@@ -56,6 +56,7 @@ def _await_validation(ingests: dict[str, dict], checks: dict[str, PrefectFuture]
     Nothing before the manifest needs them, so a validation still running when the lists are
     written has cost no time."""
     began = time.perf_counter()
+    tasks.key_queued_rosters_here()  # this process has nothing else to do: it takes keys still queued
     for kind, check in checks.items():
         ingests[kind] = check.result()
     tasks.release_validation_process()  # its exit (a second) overlaps the manifest and the history step

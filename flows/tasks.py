@@ -110,6 +110,12 @@ def validation_process() -> Iterator[pipeline.ChildProcess]:
         child.shutdown(wait=False)  # it exits while the run ends; interpreter exit waits for it
 
 
+def key_queued_rosters_here() -> None:
+    """The flow now only waits for the validation process: rosters waiting to be keyed are keyed in this one."""
+    if _validator is not None:
+        _validator.run_queued_here()
+
+
 def release_validation_process() -> None:
     """The flow has every validation and key it asked for: the child exits while the run's last steps go on."""
     if _validator is not None:

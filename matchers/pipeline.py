@@ -208,6 +208,7 @@ class ChildProcess(Executor):
         self.name = name
         self.niceness = niceness
         self._lock = threading.Lock()  # one run() at a time: the relay knows whose progress it carries
+        self._caller_idle = threading.Event()  # see run_queued_here
         self._pool_lock = threading.Lock()  # starting and stopping the pool
         self._progress: Progress | None = None
         self._pool: Any = None
@@ -230,14 +231,29 @@ class ChildProcess(Executor):
             if self._progress:
                 self._progress(message)
 
-    def run(self, step: Callable[..., Any], *args: Any, progress: Progress | None = None, **kwargs: Any) -> Any:
-        """step(*args, progress=..., **kwargs) in the child (started on first use)."""
-        with self._lock:
+    def run(self, step: Callable[..., Any], *args: Any, progress: Progress | None = None, or_here: bool = False,
+            **kwargs: Any) -> Any:
+        """step(*args, progress=..., **kwargs) in the child (started on first use).
+
+        or_here: if, while the step still waits for the child, the caller declares it has a core
+        to spare (run_queued_here), the step runs in the calling process instead."""
+        while not self._lock.acquire(timeout=0.05 if or_here else -1):
+            if self._caller_idle.is_set():
+                return step(*args, progress=progress, **kwargs)
+        try:
             self._progress = progress
-            try:
-                return self.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
-            finally:
-                self._progress = None
+            return self.submit(step, *args, progress=_child_progress if progress else None, **kwargs).result()
+        finally:
+            self._progress = None
+            self._lock.release()
+
+    def run_queued_here(self) -> None:
+        """The caller now only waits for this child: steps queued with or_here, and later ones, run in its process.
+
+        The flow's validation process validates and keys the rosters one after another; once the
+        lists are written the flow's own process is idle, and a roster's keys still waiting their
+        turn are computed there, beside the child's last validation."""
+        self._caller_idle.set()
 
     def submit(self, step: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
         """step(*args, **kwargs) in the child, without waiting (no progress relayed): work beside the caller's.
@@ -422,7 +438,7 @@ def cache_person_keys(ingest: IngestResult, progress: Progress | None = None,
     child: where a big roster (ISOLATE_ROWS or more) is keyed.
     """
     if child is not None and ingest.rows_used >= ISOLATE_ROWS:
-        return child.run(cache_person_keys, ingest, progress=progress)
+        return child.run(cache_person_keys, ingest, progress=progress, or_here=True)
     from matchers.store import cache_identities, identities_path
 
     if not identities_path(ingest.records_path).is_file() and progress:

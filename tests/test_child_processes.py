@@ -99,6 +99,38 @@ def test_a_child_let_go_without_waiting_still_finishes_its_steps() -> None:
     assert first.result(timeout=120) == second.result(timeout=120) != _process_id()
 
 
+def test_a_step_still_queued_runs_here_once_the_caller_is_idle() -> None:
+    """Keys waiting behind the child's validation are computed in the flow's own process once it only waits."""
+    import os
+    import threading
+    import time
+
+    from matchers.pipeline import ChildProcess
+
+    with ChildProcess("busy") as child:
+        assert child.run(_process_id, or_here=True) != os.getpid()  # queued behind nothing: in the child
+        results: dict[str, int] = {}
+        busy = threading.Thread(target=lambda: results.update(busy=child.run(_sleep_then_process_id, 1.5)))
+        busy.start()
+        while not child._lock.locked():
+            time.sleep(0.01)
+        queued = threading.Thread(target=lambda: results.update(queued=child.run(_process_id, or_here=True)))
+        queued.start()
+        time.sleep(0.2)
+        assert "queued" not in results  # it waits for the child
+        child.run_queued_here()
+        queued.join(timeout=60)
+        busy.join(timeout=120)
+    assert results["queued"] == os.getpid() != results["busy"]
+
+
+def _sleep_then_process_id(seconds: float, progress: object = None) -> int:
+    import time
+
+    time.sleep(seconds)
+    return _process_id()
+
+
 def _process_id(progress: object = None) -> int:
     import os
 
