@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pandas as pd
 
 import schemas
+from schemas.readers import arrow_strings
 
 JILIN_PROVINCE = "吉林省"
 JILIN_PREFIX = "22"
@@ -488,10 +489,9 @@ def arrow_text(raw: pd.Series) -> pa.Array:
 
     Made into Python strings and back, a million addresses took 0.6 s; taken, 0.04 s.
     """
-    if isinstance(raw.dtype, pd.StringDtype) and raw.dtype.storage == "pyarrow":
-        values = pa.array(raw.array)
-        values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
-        return values.cast(pa.string())
+    values = arrow_strings(raw)
+    if values is not None:
+        return values.combine_chunks().cast(pa.string())
     return pa.array(raw.astype(object).where(raw.notna(), None), type=pa.string(), from_pandas=True)
 
 

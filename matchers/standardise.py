@@ -10,12 +10,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers.addresses import arrow_text, current_county_code, parse_county, standardise_addresses
+from matchers.addresses import current_county_code, parse_county, standardise_addresses
 from matchers.dates import parse_dates
 from matchers.ids import standardise_id_numbers
 from matchers.names import standardise_names
 from matchers.phones import normalise_phones
-from schemas.readers import READ_PROBLEM, RawRoster
+from schemas.readers import READ_PROBLEM, TEXT, RawRoster, arrow_strings
 from schemas.rosters import roster_schema
 
 USABLE_ID_STATUSES = ("valid", "upgraded15", "bad_check", "truncated")
@@ -44,9 +44,9 @@ _BLANK_RE2 = "^[" + "".join(f"\\x{{{ord(c):x}}}" for c in PYTHON_WHITESPACE) + "
 
 def _blank(series: pd.Series) -> np.ndarray:
     """Cells that are missing or only whitespace, as str.strip() sees them."""
-    if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
-        blank = pc.match_substring_regex(pa.array(series.array), _BLANK_RE2)
-        return pc.fill_null(blank, True).to_numpy(zero_copy_only=False)
+    values = arrow_strings(series)
+    if values is not None:
+        return pc.fill_null(pc.match_substring_regex(values, _BLANK_RE2), True).to_numpy(zero_copy_only=False)
     return (series.fillna("").astype(str).str.strip() == "").to_numpy()
 
 
@@ -84,7 +84,6 @@ def _text(series: pd.Series) -> pd.Series:
 
 
 POVERTY_PLACE_COLUMNS = ("province", "prefecture", "county", "town", "village")
-TEXT_DTYPE = pd.StringDtype("pyarrow")
 
 
 def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
@@ -92,10 +91,11 @@ def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
         return frame["address"]
     if kind == "poverty":
         columns = [frame[c] for c in POVERTY_PLACE_COLUMNS]
-        if all(isinstance(c.dtype, pd.StringDtype) and c.dtype.storage == "pyarrow" for c in columns):
+        strings = [arrow_strings(c) for c in columns]
+        if all(values is not None for values in strings):
             # in Arrow: each part stripped as str.strip() strips (the same whitespace), then joined
-            parts = [pc.utf8_trim(pc.fill_null(arrow_text(c), ""), PYTHON_WHITESPACE) for c in columns]
-            return pd.Series(pd.array(pc.binary_join_element_wise(*parts, ""), dtype=TEXT_DTYPE), index=frame.index)
+            parts = [pc.utf8_trim(pc.fill_null(values.cast(pa.string()), ""), PYTHON_WHITESPACE) for values in strings]
+            return pd.Series(pd.array(pc.binary_join_element_wise(*parts, ""), dtype=TEXT), index=frame.index)
         parts = [_per_value(c, str.strip) for c in columns]
         return parts[0] + parts[1] + parts[2] + parts[3] + parts[4]
     return frame["current_address"]
@@ -170,10 +170,10 @@ def _without_rows(table: pa.Table, rejected: np.ndarray) -> pa.Table:
     the 700k poverty rows). Many scattered rejects are filtered as before.
     """
     rows = np.flatnonzero(rejected)
-    starts, ends = np.r_[0, rows + 1], np.r_[rows, table.num_rows]
-    kept = ends > starts
     if len(rows) == 0:
         return table
+    starts, ends = np.r_[0, rows + 1], np.r_[rows, table.num_rows]
+    kept = ends > starts
     if kept.sum() > MAX_SLICES:
         return table.filter(pa.array(~rejected))
     pieces = [table.slice(int(start), int(end - start)) for start, end in zip(starts[kept], ends[kept])]

@@ -638,8 +638,8 @@ def _read_parquet(path: Path, schema: RosterSchema) -> _Sheet:
     return _Sheet(columns, np.full(table.num_rows, "", dtype=object), 0, originals, unmapped)
 
 
-def _text_chunks(series: pd.Series) -> pa.ChunkedArray | None:
-    """The Arrow strings behind a text column (no copy), or None for any other column."""
+def arrow_strings(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow strings behind a text column as the readers make it (TEXT), no copy; None for any other column."""
     if isinstance(series.dtype, pd.StringDtype) and series.dtype.storage == "pyarrow":
         values = pa.array(series.array)
         return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
@@ -648,7 +648,7 @@ def _text_chunks(series: pd.Series) -> pa.ChunkedArray | None:
 
 def _may_hold_nul(series: pd.Series) -> bool:
     """False only when no cell can hold a NUL: the column's character bytes have no zero byte."""
-    values = _text_chunks(series)
+    values = arrow_strings(series)
     if values is None:
         return True
     return any(chunk.buffers()[2] is not None and not np.all(np.frombuffer(chunk.buffers()[2], np.uint8))
@@ -657,7 +657,7 @@ def _may_hold_nul(series: pd.Series) -> bool:
 
 def _may_be_long(series: pd.Series) -> bool:
     """False only when no cell can exceed MAX_CELL_CHARS: none has that many bytes (a character is one or more)."""
-    values = _text_chunks(series)
+    values = arrow_strings(series)
     return values is None or (pc.max(pc.binary_length(values)).as_py() or 0) > MAX_CELL_CHARS
 
 
@@ -689,7 +689,7 @@ def _rows_containing(values: pa.ChunkedArray, text: str) -> np.ndarray | None:
 
 def _equals_header(series: pd.Series, header: str) -> np.ndarray:
     """Cells that are the header text once stripped; only cells that contain it are stripped."""
-    values = _text_chunks(series)
+    values = arrow_strings(series)
     rows = _rows_containing(values, header) if values is not None and header else None
     if rows is None:
         return (series.str.strip() == header).to_numpy(dtype=bool)

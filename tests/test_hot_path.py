@@ -146,9 +146,10 @@ PLACE_TEXT = st.text(st.sampled_from(list("吉林省长春市朝阳区 \u3000\t\
 def test_poverty_address_text_in_arrow_is_the_stripped_parts_joined(rows):
     """The poverty roster's five place columns, each str.strip()-ed and joined, whether in Arrow or per value."""
     from matchers.addresses import arrow_text
-    from matchers.standardise import POVERTY_PLACE_COLUMNS, TEXT_DTYPE, _address_text
+    from matchers.standardise import POVERTY_PLACE_COLUMNS, _address_text
+    from schemas.readers import TEXT
 
-    frame = pd.DataFrame(rows, columns=list(POVERTY_PLACE_COLUMNS)).astype(TEXT_DTYPE)
+    frame = pd.DataFrame(rows, columns=list(POVERTY_PLACE_COLUMNS)).astype(TEXT)
     expected = ["".join((value or "").strip() for value in row) for row in rows]
     assert _address_text(frame, "poverty").tolist() == expected
     assert _address_text(frame.astype(object), "poverty").tolist() == expected
