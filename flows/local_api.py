@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 HEALTH_TIMEOUT_S = 60.0
+STOP_GRACE_S = 1.0  # a graceful stop takes 0.2-0.3 s; past this the server is killed (its SQLite database stays consistent)
 
 
 class LocalApi:
@@ -46,7 +47,7 @@ class LocalApi:
         if self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=5)
+                self.process.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()

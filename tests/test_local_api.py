@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -50,3 +51,15 @@ def test_a_server_that_cannot_start_is_left_to_prefect(tmp_path: Path) -> None:
     bad = tmp_path / "no-such-dir" / "prefect.db"  # the server exits: its database cannot be created
     found = _probe(tmp_path, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{bad}")
     assert found["started"] is False and found["url"] is None
+
+
+def test_a_server_that_ignores_the_stop_signal_is_killed() -> None:
+    from flows.local_api import LocalApi
+
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time\n"
+                                 "signal.signal(signal.SIGTERM, signal.SIG_IGN)\nprint('ready', flush=True)\ntime.sleep(60)"],
+                                stdout=subprocess.PIPE, text=True)
+    assert stubborn.stdout is not None and stubborn.stdout.readline().strip() == "ready"
+    LocalApi(stubborn, "http://127.0.0.1:9/api").stop()
+    assert stubborn.returncode == -signal.SIGKILL
+    stubborn.stdout.close()
