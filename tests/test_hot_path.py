@@ -156,3 +156,22 @@ def test_poverty_address_text_in_arrow_is_the_stripped_parts_joined(rows):
     column = frame["county"]
     assert arrow_text(column).to_pylist() == arrow_text(column.astype(object)).to_pylist() == list(
         None if value is None else value for value, in zip(column.astype(object).where(column.notna(), None)))
+
+
+ADDRESS_TEXT = st.text(st.sampled_from(list("第第19村组号-a\u00e9中 ")), max_size=8)  # cleaned text: no line breaks
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | ADDRESS_TEXT, max_size=12), st.integers(0, 3))
+def test_addresses_are_cut_at_their_first_number_as_the_regex_groups_cut_them(values, skip):
+    """Head and tail as the capture groups split them; also for a slice of an array (offsets not from zero)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from matchers.addresses import split_at_first_number
+
+    text = pa.array(["1第1"] * skip + values, type=pa.string()).slice(skip)
+    groups = pc.extract_regex(text, r"^(?P<head>[^0-9]*?)(?P<tail>第?[0-9].*)?$")
+    head, tail = split_at_first_number(text)
+    assert head.to_pylist() == pc.struct_field(groups, "head").to_pylist()
+    assert tail.to_pylist() == pc.fill_null(pc.struct_field(groups, "tail"), "").to_pylist()
