@@ -532,10 +532,11 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-# Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs, phones and
-# house numbers are nearly unique, and a categorical of a million categories costs more than it saves.
+# Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs (id_prefix is an
+# ID as far as it is readable), phones and house numbers are nearly unique, and a categorical of a
+# million categories costs more than it saves.
 REPEATED_VALUE_COLUMNS = frozenset({
-    "id_status", "id_prefix", "birth_date", "id_county", "name_norm", "name_pinyin", "name_nodot", "surname",
+    "id_status", "birth_date", "id_county", "name_norm", "name_pinyin", "name_nodot", "surname",
     "given_name", "county_code", "addr_town", "addr_village", "sex", "sex_from_id", "registered_county_code",
     "reg_town", "reg_village",
 })
