@@ -407,14 +407,17 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
             if child is not None:
                 return child.run(validate_roster, ingest, progress=progress, isolate=False)
             return in_child_process(validate_roster, ingest, progress=progress, isolate=False)
+        import pyarrow.parquet as pq
+
         from matchers.validation import suite_columns, validate_records
 
         if progress:
             progress(f"validating {ingest.kind} roster ({ingest.rows_used:,} rows)")
-        # text as Arrow dictionaries (categoricals): GX gets codes for repeated values without a million
-        # Python strings being made and hashed first (validation._gx_column_of_categories)
-        records = read_columns(ingest.records_path, lambda names: suite_columns(ingest.kind, names),
-                               categories=None).to_pandas()
+        # repeated text as Arrow dictionaries (categoricals): GX gets codes for repeated values without a
+        # million Python strings being made and hashed first (validation._gx_column_of_categories)
+        columns = suite_columns(ingest.kind, pq.read_schema(ingest.records_path).names)
+        records = read_columns(ingest.records_path, columns,
+                               categories=[c for c in columns if c not in UNIQUE_TEXT_COLUMNS]).to_pandas()
         building = make_private_dir(entry / f".validation-building-{uuid.uuid4().hex[:8]}")
         try:
             validate_records(ingest.kind, records, building, build_docs=True)
@@ -531,6 +534,10 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     # built from the columns' arrays, not reindexed and renamed: each of those copied a million rows' columns
     return pd.DataFrame(columns, index=index, copy=False)
 
+
+# Text with about one value per row: read as a dictionary, a million-row column costs twice as much
+# (the values are hashed, and still made into a million Python strings).
+UNIQUE_TEXT_COLUMNS = frozenset({"id_number", "phone_norm"})
 
 # Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs (id_prefix is an
 # ID as far as it is readable), phones and house numbers are nearly unique, and a categorical of a
