@@ -25,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -133,17 +135,41 @@ def prf(tp: int, found: int, true: int) -> tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+@contextmanager
+def scratch_folders() -> Iterator[Callable[[], Path]]:
+    """Temporary state folders (standardised rosters, outputs: half a gigabyte each at 1M rows), all removed
+    when the block ends, also when a run fails or is interrupted."""
+    made: list[Path] = []
+
+    def make() -> Path:
+        made.append(Path(tempfile.mkdtemp(prefix="rm-bench-")))
+        return made[-1]
+
+    try:
+        yield make
+    finally:
+        for folder in made:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int) -> list[dict]:
+    with scratch_folders() as scratch:
+        return _measure_reliefmatch(folder, truth, repeat, scratch)
+
+
+def _measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int, scratch: Callable[[], Path]) -> list[dict]:
+    """Each repeat in fresh state folders; the F1 is read from the last repeat's lists."""
     rows = []
     inputs = {k: str(folder / f"{k}.csv") for k in ("civil", "poverty", "health")}
     runs: dict[str, list] = {"crosscheck": [], "health-match (cold)": [], "health-match (warm)": []}
+    previous: list[Path] = []
     for _ in range(repeat):
-        home = Path(tempfile.mkdtemp(prefix="rm-bench-"))
+        home = scratch()
         env = dict(os.environ, RELIEFMATCH_HOME=str(home), PREFECT_HOME=str(PREFECT_HOME))
         out = home / "out"
         cross = [CLI, "crosscheck", "--civil", inputs["civil"], "--poverty", inputs["poverty"], "--out", str(out / "c"), "--period", "2026-11"]
         health = [CLI, "health-match", "--health", inputs["health"], "--civil", inputs["civil"], "--poverty", inputs["poverty"], "--period", "2026-11"]
-        cold_home = Path(tempfile.mkdtemp(prefix="rm-bench-"))
+        cold_home = scratch()
         runs["health-match (cold)"].append((*run_measured(health + ["--out", str(out / "hc")], dict(os.environ, RELIEFMATCH_HOME=str(cold_home), PREFECT_HOME=str(PREFECT_HOME))), out / "hc"))
         runs["crosscheck"].append((*run_measured(cross, env), out / "c"))
         runs["health-match (warm)"].append((*run_measured(health + ["--out", str(out / "hw")], env), out / "hw"))
@@ -151,8 +177,9 @@ def measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int) -> list[
             wall, rss, _, path = results[-1]
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
             results[-1] = (wall, rss, manifest, path)
-        shutil.rmtree(cold_home, ignore_errors=True)
-        last_home = home
+        for done in [*previous, cold_home]:  # only the last repeat's lists are read again
+            shutil.rmtree(done, ignore_errors=True)
+        previous = [home]
     for name, results in runs.items():
         manifest = results[-1][2]
         flow = "crosscheck" if name == "crosscheck" else "health"
@@ -168,7 +195,6 @@ def measure_reliefmatch(folder: Path, truth: pd.DataFrame, repeat: int) -> list[
             "f1": prf(tp, found, true)[2], "precision": prf(tp, found, true)[0], "recall": prf(tp, found, true)[1],
             "stages": ", ".join(f"{k} {v:.1f}" for k, v in stages.items()),
         })
-    shutil.rmtree(last_home, ignore_errors=True)
     return rows
 
 
@@ -196,16 +222,16 @@ def measure_splink(folder: Path, repeat: int) -> list[dict]:
         print("splink is not installed (pip install 'splink>=5,<6'): skipped", file=sys.stderr)
         return []
     rows = []
-    cache = Path(tempfile.mkdtemp(prefix="rm-bench-splink-"))
-    for flow in ("crosscheck", "health"):
-        results = [run_measured([PY, "-c", SPLINK_SCRIPT, str(ROOT), str(folder), flow, str(cache)]) for _ in range(repeat)]
-        data = [json.loads(r[2].strip().splitlines()[-1]) for r in results]
-        p, r, f = prf(data[-1]["tp"], data[-1]["found"], data[-1]["true"])
-        rows.append({"tool": "splink (linking only)", "flow": flow,
-                     "wall_s": statistics.median(d["link_seconds"] for d in data),
-                     "wall_range": wall_range(d["link_seconds"] for d in data),
-                     "peak_rss_gib": max(x[1] for x in results), "f1": f, "precision": p, "recall": r})
-    shutil.rmtree(cache, ignore_errors=True)
+    with scratch_folders() as scratch:
+        cache = scratch()
+        for flow in ("crosscheck", "health"):
+            results = [run_measured([PY, "-c", SPLINK_SCRIPT, str(ROOT), str(folder), flow, str(cache)]) for _ in range(repeat)]
+            data = [json.loads(r[2].strip().splitlines()[-1]) for r in results]
+            p, r, f = prf(data[-1]["tp"], data[-1]["found"], data[-1]["true"])
+            rows.append({"tool": "splink (linking only)", "flow": flow,
+                         "wall_s": statistics.median(d["link_seconds"] for d in data),
+                         "wall_range": wall_range(d["link_seconds"] for d in data),
+                         "peak_rss_gib": max(x[1] for x in results), "f1": f, "precision": p, "recall": r})
     return rows
 
 
