@@ -417,7 +417,7 @@ def validate_roster(ingest: IngestResult, progress: Progress | None = None,
         # million Python strings being made and hashed first (validation._gx_column_of_categories)
         columns = suite_columns(ingest.kind, pq.read_schema(ingest.records_path).names)
         records = read_columns(ingest.records_path, columns,
-                               categories=[c for c in columns if c not in UNIQUE_TEXT_COLUMNS]).to_pandas()
+                               categories=[c for c in columns if c not in PLAIN_TEXT_COLUMNS]).to_pandas()
         building = make_private_dir(entry / f".validation-building-{uuid.uuid4().hex[:8]}")
         try:
             validate_records(ingest.kind, records, building, build_docs=True)
@@ -535,17 +535,13 @@ def linkage_view(records: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index, copy=False)
 
 
-# Text with about one value per row: read as a dictionary, a million-row column costs twice as much
-# (the values are hashed, and still made into a million Python strings).
-UNIQUE_TEXT_COLUMNS = frozenset({"id_number", "phone_norm"})
-
-# Linkage columns whose values repeat (names, dates, places): read as categoricals. IDs (id_prefix is an
-# ID as far as it is readable), phones and house numbers are nearly unique, and a categorical of a
-# million categories costs more than it saves.
-REPEATED_VALUE_COLUMNS = frozenset({
-    "id_status", "birth_date", "id_county", "name_norm", "name_pinyin", "name_nodot", "surname",
-    "given_name", "county_code", "addr_town", "addr_village", "sex", "sex_from_id", "registered_county_code",
-    "reg_town", "reg_village",
+# Text with nearly as many distinct values as rows (keys, IDs and what is readable of them, phones,
+# house numbers, households of a few members): read as plain text. As a dictionary a million-row
+# column costs about twice as much: its values are hashed, and still made into as many Python strings.
+# Every other text column is read as a dictionary (a categorical): each distinct value is made once.
+PLAIN_TEXT_COLUMNS = frozenset({
+    "record_key", "id_number", "id_prefix", "phone_norm", "addr_detail", "addr_norm", "reg_detail", "reg_norm",
+    "household_id",
 })
 
 
@@ -554,7 +550,8 @@ def _read_linkage_columns(records_path: str | Path) -> pd.DataFrame:
     wanted = ["record_key", *LINKAGE_COLUMNS, "sex", "sex_from_id", "household_id"]
     # repeated text as categoricals, the rest (IDs, phones, house numbers) as Arrow-backed columns: a million
     # Python strings per column are never made; the engine dictionary-encodes what it compares
-    return to_pandas(read_columns(records_path, wanted, categories=REPEATED_VALUE_COLUMNS), arrow_text=None)
+    return to_pandas(read_columns(records_path, wanted, categories=[c for c in wanted if c not in PLAIN_TEXT_COLUMNS]),
+                     arrow_text=None)
 
 
 def link_rosters(left_records: str | Path, right_records: str | Path, left_row: str, right_row: str,
