@@ -44,6 +44,11 @@ def to_pandas(table: pa.Table, arrow_text: Collection[str] | None = ()) -> pd.Da
     return frame[table.column_names]
 
 
+def read_list(path: str | Path) -> pd.DataFrame:
+    """A written list as pandas, its text kept in Arrow: a million matches' text is not made into Python strings."""
+    return to_pandas(pq.read_table(path), arrow_text=None)
+
+
 def is_arrow_text(series: pd.Series) -> bool:
     return isinstance(series.dtype, pd.ArrowDtype) and is_text(series.dtype.pyarrow_dtype)
 

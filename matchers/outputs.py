@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from matchers.columnar import is_arrow_text
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FILE_MODE = 0o600
 DUCKDB_CSV_ROWS = 100_000  # below this, pandas writes a CSV as fast as DuckDB is set up
@@ -85,10 +87,11 @@ def _excel_safe_text(frame: pd.DataFrame, table: pa.Table) -> dict[str, pa.Array
     text: dict[str, pa.Array] = {}
     for i, column in enumerate(frame.columns):
         values, arrow = frame.iloc[:, i], table.column(i)
-        if values.dtype != object or not (pa.types.is_string(arrow.type) or pa.types.is_null(arrow.type)):
-            continue
-        if pd.api.types.infer_dtype(values.to_numpy(), skipna=True) not in ("string", "empty"):
-            continue
+        if not is_arrow_text(values):  # text read from a list's Parquet file is Arrow already
+            if values.dtype != object or not (pa.types.is_string(arrow.type) or pa.types.is_null(arrow.type)):
+                continue
+            if pd.api.types.infer_dtype(values.to_numpy(), skipna=True) not in ("string", "empty"):
+                continue
         cells = arrow.combine_chunks().cast(pa.string())
         hostile = _formula_cells(cells)
         if pc.any(hostile).as_py():
@@ -147,7 +150,9 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str, csv: bool = True) 
         text = {} if _left_to_pandas(frame, DUCKDB_CSV_ROWS) else _excel_safe_text(frame, table)
         write_csv(excel_safe(frame, [c for c in frame.columns if c not in text]), csv_path, DUCKDB_CSV_ROWS, text)
         written.append(csv_path)
-    pq.write_table(table.replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
+    # one chunk per column, as a frame of Python objects gives: the writer's pages follow the chunks, so a list
+    # read back from Parquet (in chunks of 131,072 rows) would otherwise be written in other bytes
+    pq.write_table(table.combine_chunks().replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
     for path in written:
         os.chmod(path, FILE_MODE)
     return {"csv": csv_path.name, "parquet": f"{stem}.parquet", "rows": int(len(frame))}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from matchers.columnar import by_position
+from matchers.columnar import by_position, read_list
 from matchers.store import (ATTR_SEPARATOR, FINGERPRINT_COLUMNS, JOB_TABLES, KINDS, TABLES, RunRecord, cell_text, connect,
                             fetch_one, fingerprints, is_recorded, latest_run_before, previous_run, record_identities,
                             row_keys, run_id_of, run_record)
@@ -303,7 +303,7 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.json"
     job = json.loads(manifest.read_text(encoding="utf-8")).get("job") if manifest.is_file() else None
-    frames = {table: pd.read_parquet(path) for table in JOB_TABLES.get(job, ())
+    frames = {table: read_list(path) for table in JOB_TABLES.get(job, ())
               if (path := out_dir / f"{table}.parquet").is_file()}
     run_id = run_id_of(out_dir.resolve())
     with connect(store_path) as con:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
-from matchers.columnar import by_position, read_columns
+from matchers.columnar import by_position, is_arrow_text, read_columns
 from matchers.privacy import person_keys, store_secret
 from matchers.state import state_home
 
@@ -267,6 +267,10 @@ def _cell_array(series: pd.Series) -> pa.Array:
         return pc.fill_null(pc.cast(pa.array(series, from_pandas=True), pa.string()), "")
     if pd.api.types.is_bool_dtype(series.dtype):
         return pa.array(series.astype("string").fillna("").to_numpy(dtype=object), type=pa.string())
+    if is_arrow_text(series):  # distinct values found in Arrow: no Python string per row
+        encoded = pc.dictionary_encode(pa.chunked_array(pa.array(series.array)).combine_chunks())
+        cleaned = pa.array([_clean_cell(value) for value in encoded.dictionary.to_pylist()] + [""], type=pa.string())
+        return cleaned.take(pc.fill_null(encoded.indices, len(cleaned) - 1))
     values = series.astype("object").to_numpy()
     if pd.api.types.infer_dtype(values, skipna=True) not in ("string", "empty"):
         values = np.array([str(value) for value in values], dtype=object)  # 0 and -0.0 hash alike; their text does not

@@ -1,12 +1,17 @@
 """The fast paths on a million rows give exactly what the plain pandas versions give."""
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from matchers import outputs
+from matchers.columnar import is_arrow_text, read_list
 from matchers.outputs import FORMULA_TRIGGERS, excel_safe, write_table
 from matchers.pipeline import _shown_text, display_fields, read_for_rules
 from matchers.policy import _category_text
@@ -89,6 +94,39 @@ def test_all_blank_as_every_column(rows: list[tuple]) -> None:
     frame = pd.DataFrame(rows, columns=["a", "b", "c"], dtype=object)
     expected = np.logical_and.reduce([_blank(frame[c]) for c in frame.columns]) if len(frame) else np.ones(0, bool)
     assert _all_blank(frame, ["a", "b", "c"]).tolist() == expected.tolist()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(cells, st.one_of(st.none(), st.sampled_from(["户主", "=SUM(A1)", "+1", "否"]))), max_size=12))
+def test_a_list_read_with_its_text_in_arrow_is_written_as_before(tmp_path_factory, rows) -> None:
+    """The history step rewrites lists read by read_list: the same CSV and Parquet bytes as from Python text."""
+    frame = pd.DataFrame({"civil_row": np.arange(len(rows), dtype="int64") + 2,
+                          "name": pd.Series([r[0] for r in rows], dtype=object),
+                          "kind": pd.Series([r[1] for r in rows], dtype=object),
+                          "match_probability": np.linspace(0.5, 1.0, len(rows)), "flag": [r[0] is None for r in rows]})
+    folder = tmp_path_factory.mktemp("lists")
+    write_table(frame, folder, "before", csv=False)
+    read = read_list(folder / "before.parquet")
+    assert all(is_arrow_text(read[c]) for c in ("name", "kind") if frame[c].notna().any())  # else Arrow's null type
+    for duckdb_from_rows in (1, 10**6):  # DuckDB's CSV writer, and pandas'
+        names = [f"{how}{duckdb_from_rows}" for how in ("plain", "arrow")]
+        with patch.object(outputs, "DUCKDB_CSV_ROWS", duckdb_from_rows):
+            for name, written in zip(names, (frame, read)):
+                write_table(written, folder, name)
+        for suffix in ("csv", "parquet"):
+            assert (folder / f"{names[0]}.{suffix}").read_bytes() == (folder / f"{names[1]}.{suffix}").read_bytes()
+
+
+def test_a_large_list_read_in_chunks_is_written_as_before(tmp_path) -> None:
+    """Parquet reads more than 131,072 rows in chunks, and the chunks move where the writer splits its pages."""
+    rng = np.random.default_rng(1)
+    values = np.array([f"v{i}" + "身份证号一致" * 4 for i in range(16_000)], dtype=object)
+    frame = pd.DataFrame({"civil_row": np.arange(140_000), "explanation": values[rng.integers(0, 16_000, 140_000)]})
+    write_table(frame, tmp_path, "before", csv=False)
+    read = read_list(tmp_path / "before.parquet")
+    assert pa.array(read["explanation"].array).num_chunks == 2
+    write_table(read, tmp_path, "after", csv=False)
+    assert (tmp_path / "after.parquet").read_bytes() == (tmp_path / "before.parquet").read_bytes()
 
 
 def test_write_table_without_csv(tmp_path) -> None:

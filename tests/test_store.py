@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -251,6 +252,20 @@ def test_cell_text_and_row_keys_show_each_value_as_the_spreadsheet_does(rows):
         assert cell_text(frame[column]).index.equals(frame.index)
     expected = ["|".join(_shown(v) for v in row) for row in frame[["civil_row", "poverty_row", "field"]].astype(object).itertuples(index=False)]
     assert row_keys(frame, "discrepancies").tolist() == expected
+
+
+text_cells = st.one_of(st.none(), st.text(alphabet="'=-. 0123456789是否abc民政", max_size=6),
+                       st.sampled_from(["12.0", "'007", " x ", "nan", "None"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(text_cells, max_size=30))
+def test_cell_text_of_text_kept_in_arrow_as_of_python_text(values):
+    """The history step reads its lists with their text in Arrow (columnar.read_list)."""
+    plain = pd.Series(values, dtype=object, index=pd.RangeIndex(len(values)) + 3)
+    kept = pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([pa.array(values[:2], pa.string()),
+                                                                      pa.array(values[2:], pa.string())])), index=plain.index)
+    assert cell_text(kept).tolist() == cell_text(plain).tolist() == [_shown(v) for v in values]
 
 
 STACK_COLUMNS = {
