@@ -445,29 +445,36 @@ def parse_address(raw: str) -> tuple[str | None, ...]:
     return _assemble(division, _parse_places(division[-1]))
 
 
-def _parse_uniques(raw: pd.Series, cleaned: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(per-row index into the parsed table, parsed table with a trailing all-None row).
+def _parse_texts(texts: list[str]) -> list[tuple[str | None, ...]]:
+    """The ADDRESS_COLUMNS values of each distinct cleaned text (all None for an empty one).
 
-    Two levels of distinct values: the division part is read once per distinct address, the
-    town/village/detail part once per distinct remainder (the same streets follow many spellings
-    of the same county). cleaned: the text has been through _clean already (_clean_vectorised).
+    Two levels of distinct values: the division part is read once per text, the town/village/detail
+    part once per distinct remainder (the same streets follow many spellings of the same county).
     """
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    texts = list(uniques) if cleaned else [_clean(str(value)) for value in uniques]
-    divisions = [_parse_division(text) if text else None for text in texts]
     places: dict[str, tuple[str | None, str | None, str | None]] = {}
     empty = (None,) * len(ADDRESS_COLUMNS)
     rows = []
-    for division in divisions:
-        if division is None:
+    for text in texts:
+        if not text:
             rows.append(empty)
             continue
+        division = _parse_division(text)
         rest = division[-1]
         parsed = places.get(rest)
         if parsed is None:
             parsed = places[rest] = _parse_places(rest)
         rows.append(_assemble(division, parsed))
-    rows.append(empty)
+    return rows
+
+
+def _parse_uniques(raw: pd.Series, cleaned: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(per-row index into the parsed table, parsed table with a trailing all-None row), once per distinct value.
+
+    cleaned: the text has been through _clean already (_clean_vectorised).
+    """
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    rows = _parse_texts(list(uniques) if cleaned else [_clean(str(value)) for value in uniques])
+    rows.append((None,) * len(ADDRESS_COLUMNS))
     table = np.empty((len(rows), len(ADDRESS_COLUMNS)), dtype=object)
     table[:] = rows
     return np.where(codes < 0, len(rows) - 1, codes), table
@@ -548,30 +555,37 @@ def _normalise_tails(tails: pa.Array) -> np.ndarray:
     return result
 
 
-def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
-    """Parsed address columns, same index.
+def address_columns(raw: pd.Series) -> dict[str, pa.Array]:
+    """The ADDRESS_COLUMNS of each row as Arrow text, made from distinct values: no Python string per row.
 
     The administrative head of an address (up to its first digit) repeats across households and
     is parsed once per distinct value; the house-number tail, nearly unique, is normalised in
     Arrow. Splitting there changes nothing: no place name the parser reads contains a digit.
     """
-    head_array, tail_array = split_at_first_number(_clean_vectorised(raw))
-    head = pd.Series(head_array.to_numpy(zero_copy_only=False), index=raw.index)
-    index, table = _parse_uniques(head, cleaned=True)
-    taken = table[index]
-    columns = {column: taken[:, i] for i, column in enumerate(ADDRESS_COLUMNS)}
-    tail_codes, tail_uniques = pd.factorize(pd.Series(tail_array.to_pandas()), use_na_sentinel=False)
-    unique_norm = pa.array(_normalise_tails(pa.array(tail_uniques.astype(object), type=pa.string())), type=pa.string())
-    tail_norm = unique_norm.take(pa.array(tail_codes))
+    heads, tails = split_at_first_number(_clean_vectorised(raw))
+    encoded = pc.dictionary_encode(heads)
+    rows = _parse_texts(encoded.dictionary.to_pylist())
+    rows.append((None,) * len(ADDRESS_COLUMNS))
+    row_of = pc.fill_null(encoded.indices, len(rows) - 1)
+    columns = {column: pa.array([row[i] for row in rows], type=pa.string()).take(row_of)
+               for i, column in enumerate(ADDRESS_COLUMNS)}
+    tail_codes = pc.dictionary_encode(tails)
+    tail_norm = pa.array(_normalise_tails(tail_codes.dictionary), type=pa.string()).take(tail_codes.indices)
     has_tail = pc.not_equal(tail_norm, "")
     if pc.any(has_tail).as_py():
         for column in ("addr_detail", "addr_norm"):
-            current = pa.array(columns[column], type=pa.string(), from_pandas=True)
+            current = columns[column]
             joined = pc.binary_join_element_wise(pc.fill_null(current, ""), tail_norm, "")
             # a room number right after a 单元 that ended the head: the one rule that spans the split
             joined = pc.replace_substring_regex(joined, *_ROOM_AFTER_UNIT_RE2)
-            columns[column] = pc.if_else(has_tail, joined, current).to_numpy(zero_copy_only=False)
-    return pd.DataFrame(columns, index=raw.index)
+            columns[column] = pc.if_else(has_tail, joined, current)
+    return columns
+
+
+def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
+    """Parsed address columns (text and None), same index: address_columns as pandas."""
+    return pd.DataFrame({column: values.to_numpy(zero_copy_only=False) for column, values in address_columns(raw).items()},
+                        index=raw.index)
 
 
 def parse_county(text: pd.Series) -> pd.Series:

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import opencc
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
@@ -212,10 +214,8 @@ def _standardise_plain(values: list[str]) -> list[tuple[str | None, ...]]:
     return rows
 
 
-def standardise_names(raw: pd.Series) -> pd.DataFrame:
-    """Standardised name columns, same index; each distinct raw value is processed once."""
-    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
-    values = list(uniques)
+def _standardise_values(values: list) -> list[tuple[str | None, ...]]:
+    """The NAME_COLUMNS of each distinct raw value: plain Han names in batch, the rest one by one."""
     plain = [i for i, v in enumerate(values) if _plain_han(v)]
     rows: list[tuple[str | None, ...]] = [None] * len(values)  # type: ignore[list-item]
     for i, row in zip(plain, _standardise_plain([values[i] for i in plain])):
@@ -223,6 +223,13 @@ def standardise_names(raw: pd.Series) -> pd.DataFrame:
     for i, value in enumerate(values):
         if rows[i] is None:
             rows[i] = _standardise_one(value)
+    return rows
+
+
+def standardise_names(raw: pd.Series) -> pd.DataFrame:
+    """Standardised name columns, same index; each distinct raw value is processed once."""
+    codes, uniques = pd.factorize(raw, use_na_sentinel=True)
+    rows = _standardise_values(list(uniques))
     rows.append((None,) * len(NAME_COLUMNS))
     table = np.empty((len(rows), len(NAME_COLUMNS)), dtype=object)
     table[:] = rows
@@ -230,6 +237,16 @@ def standardise_names(raw: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         {column: taken[:, i] for i, column in enumerate(NAME_COLUMNS)}, index=raw.index
     )
+
+
+def name_columns(raw: pa.Array) -> dict[str, pa.Array]:
+    """standardise_names of a column of Arrow text, as Arrow text (without the name itself): no Python string per row."""
+    encoded = pc.dictionary_encode(raw)
+    rows = _standardise_values(encoded.dictionary.to_pylist())
+    rows.append((None,) * len(NAME_COLUMNS))
+    row_of = pc.fill_null(encoded.indices, len(rows) - 1)
+    return {column: pa.array([row[i] for row in rows], type=pa.string()).take(row_of)
+            for i, column in enumerate(NAME_COLUMNS) if column != "name"}
 
 
 def _one_char_diff_kind(a: str, b: str) -> str:

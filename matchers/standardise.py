@@ -1,6 +1,7 @@
 """Turn a roster as read into standardised records, and set aside the rows that cannot be used."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -10,10 +11,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from matchers.addresses import current_county_code, parse_county, standardise_addresses
+from matchers.addresses import address_columns, arrow_text, current_county_code, parse_county
 from matchers.dates import parse_dates
 from matchers.ids import standardise_id_numbers
-from matchers.names import standardise_names
+from matchers.names import name_columns
 from matchers.phones import normalise_phones
 from schemas.readers import READ_PROBLEM, TEXT, RawRoster, arrow_strings
 from schemas.rosters import roster_schema
@@ -101,9 +102,8 @@ def _address_text(frame: pd.DataFrame, kind: str) -> pd.Series:
     return frame["current_address"]
 
 
-def _residence_county(frame: pd.DataFrame, kind: str, addresses: pd.DataFrame) -> pd.Series:
-    """Current county code of where the person lives, from the best source each roster has."""
-    county = addresses["addr_county_code"]
+def _residence_county(frame: pd.DataFrame, kind: str, county: pd.Series) -> pd.Series:
+    """Current county code of where the person lives, from the best source each roster has (county: the address's)."""
     if kind == "civil":
         from_code = current_county_code(_per_value(frame["division_code"], _county_prefix))
         county = from_code.where(from_code.notna(), county)
@@ -121,24 +121,34 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
     frame = raw.frame.rename(columns={"id_number": "id_number_raw"}).reset_index(drop=True)
 
     ids = standardise_id_numbers(frame["id_number_raw"]).rename(columns={"sex": "sex_from_id"})
-    names = standardise_names(frame["name"])
-    addresses = standardise_addresses(_address_text(frame, kind))
-    out = pd.concat([frame, ids, names.drop(columns=["name"], errors="ignore"), addresses], axis=1)
-    out["phone_norm"] = normalise_phones(frame["phone"])
-    out["county_code"] = _residence_county(frame, kind, addresses)
+    # names and addresses stay in Arrow: made per distinct value, they are never a Python string per row
+    text = name_columns(arrow_text(frame["name"])) | address_columns(_address_text(frame, kind))
+    out = pd.concat([frame, ids], axis=1)
+    order = [*out.columns, *text]
+
+    def add(column: str, values: pd.Series | pa.Array) -> None:
+        if isinstance(values, pa.Array):
+            text[column] = values
+        else:
+            out[column] = values
+        order.append(column)
+
+    add("phone_norm", normalise_phones(frame["phone"]))
+    add("county_code", _residence_county(frame, kind, pd.Series(
+        text["addr_county_code"].to_numpy(zero_copy_only=False), index=frame.index)))
     if kind == "health":
-        out["report_county_code"] = parse_county(frame["report_area"])
+        add("report_county_code", parse_county(frame["report_area"]))
         # 户籍地址: a migrant falls ill (and is listed) where he lives now, but the civil and
         # poverty lists know him at this home; linkage compares it as a second address.
-        registered = standardise_addresses(frame["registered_address"])
-        out["registered_county_code"] = registered["addr_county_code"]
+        registered = address_columns(frame["registered_address"])
+        add("registered_county_code", registered["addr_county_code"])
         for part in REGISTERED_ADDRESS_PARTS:
-            out["reg_" + part] = registered["addr_" + part]
+            add("reg_" + part, registered["addr_" + part])
     if kind in DATE_FIELDS:
         dates = parse_dates(frame[DATE_FIELDS[kind]])
-        out[DATE_FIELDS[kind] + "_norm"] = dates["date"]
-        out[DATE_FIELDS[kind] + "_status"] = dates["date_status"]
-    out["record_key"] = out[row_col].astype("int64")
+        add(DATE_FIELDS[kind] + "_norm", dates["date"])
+        add(DATE_FIELDS[kind] + "_status", dates["date_status"])
+    add("record_key", out[row_col].astype("int64"))
 
     data_columns = [spec.name for spec in schema.fields if spec.name != "seq"]
     raw_data = frame.rename(columns={"id_number_raw": "id_number"})[data_columns]
@@ -156,8 +166,34 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
         "row": out.loc[rejected, row_col].astype("int64").to_numpy(),
         "reason": reasons[rejected].to_numpy(),
     })
-    table = pa.Table.from_pandas(out.drop(columns=[READ_PROBLEM]), preserve_index=False)
+    table = _records_table(out.drop(columns=[READ_PROBLEM]), text, [c for c in order if c != READ_PROBLEM])
     return StandardisedRoster(kind, _without_rows(table, rejected), rejects)
+
+
+def _records_table(frame: pd.DataFrame, text: dict[str, pa.Array], order: list[str]) -> pa.Table:
+    """frame's columns and the Arrow text columns in order, as one table that reads back as the frame of them would.
+
+    Each text column is typed and described (pandas metadata) as pyarrow describes a column of
+    Python strings and None: string ('unicode', object), or, with no value at all, null ('empty').
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    metadata = json.loads(table.schema.metadata[b"pandas"])
+    described = {entry["name"]: entry for entry in metadata["columns"]}
+    columns, fields = [], []
+    for name in order:
+        if name in text:
+            values = text[name]
+            empty = values.null_count == len(values)
+            values = pa.nulls(len(values)) if empty else values
+            described[name] = {"name": name, "field_name": name, "pandas_type": "empty" if empty else "unicode",
+                               "numpy_type": "object", "metadata": None}
+            columns.append(pa.chunked_array([values]))
+            fields.append(pa.field(name, values.type))
+        else:
+            columns.append(table.column(name))
+            fields.append(table.schema.field(name))
+    metadata["columns"] = [described[name] for name in order]
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields, metadata={b"pandas": json.dumps(metadata).encode("utf8")}))
 
 
 MAX_SLICES = 1024  # beyond this, many small pieces write more slowly than one filtered copy
