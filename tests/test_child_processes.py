@@ -138,7 +138,7 @@ def _process_id(progress: object = None) -> int:
 
 
 def test_halves_standardised_in_two_processes_equal_the_whole(small_rosters: dict[str, Path], tmp_path: Path) -> None:
-    from matchers.pipeline import ChildProcess, standardise_in_halves
+    from matchers.pipeline import HERE_SHARE, ChildProcess, standardise_in_halves
     from matchers.standardise import standardise_roster
     from schemas.readers import read_roster
     from schemas.rosters import roster_schema
@@ -147,8 +147,8 @@ def test_halves_standardised_in_two_processes_equal_the_whole(small_rosters: dic
     whole = standardise_roster(raw)
     with ChildProcess("helper") as helper:
         halves = standardise_in_halves(raw, helper, tmp_path)
-    middle = raw.frame["civil_row"].iloc[len(raw.frame) // 2]
-    assert (whole.rejects["row"] < middle).any() and (whole.rejects["row"] >= middle).any()  # rejects in both halves
+    middle = raw.frame["civil_row"].iloc[int(len(raw.frame) * HERE_SHARE)]
+    assert (whole.rejects["row"] < middle).any() and (whole.rejects["row"] >= middle).any()  # rejects in both parts
     assert halves.table.equals(whole.table) and halves.table.schema.equals(whole.table.schema, check_metadata=True)
     pd.testing.assert_frame_equal(halves.rejects, whole.rejects)
 
