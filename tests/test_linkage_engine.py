@@ -248,6 +248,8 @@ def test_best_other_is_the_best_rival_of_the_same_key(pairs, data):
     weight = np.array([w for _, w in pairs], dtype=float)
     rows = np.array(data.draw(st.lists(st.integers(0, max(len(pairs) - 1, 0)), max_size=len(pairs) and 10)), dtype=np.int64)
     assert _best_other(keys, weight, rows).tolist() == _best_other_by_groups(keys, weight, rows).tolist()
+    keys = np.sort(keys)  # the left keys of candidate pairs come sorted: grouped without a sort
+    assert _best_other(keys, weight, rows).tolist() == _best_other_by_groups(keys, weight, rows).tolist()
 
 
 def test_near_tie_flagged_and_duplicate_dropped():

@@ -32,20 +32,32 @@ def one_to_one(left: np.ndarray, right: np.ndarray, weight: np.ndarray) -> np.nd
 def _best_other(keys: np.ndarray, weight: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """For each row in `rows`, the highest weight among other pairs with the same key (-inf if none).
 
-    One stable sort by key, then weight descending (ties by position); each key's first and
-    second entries are read off the group starts."""
+    Pairs grouped by key (candidates come sorted by their left key; the right key is sorted
+    stably), each group's best and, without its first best pair, its second best, by reduceat:
+    a lexsort on the weights took 0.4 s per key on the 2.7M candidate pairs of a 1M crosscheck.
+    """
     n = len(keys)
-    order = np.lexsort((-weight, keys))
-    sorted_keys = keys[order]
-    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]] if n else np.zeros(0, dtype=bool)
+    if n == 0:
+        return np.zeros(len(rows))
+    order = None if bool(np.all(keys[1:] >= keys[:-1])) else np.argsort(keys, kind="stable")
+    sorted_keys, sorted_weight = (keys, weight) if order is None else (keys[order], weight[order])
+    starts = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
     first = np.flatnonzero(starts)
-    group = np.empty(n, dtype=np.int64)
-    group[order] = np.cumsum(starts) - 1
-    top = order[first]
-    has_second = np.diff(np.r_[first, n]) >= 2
-    second = np.where(has_second, weight[order[np.minimum(first + 1, max(n - 1, 0))]], -np.inf)
-    g = group[rows]
-    return np.where(top[g] == rows, second[g], weight[top[g]])
+    group = np.cumsum(starts) - 1
+    best = np.maximum.reduceat(sorted_weight, first)
+    at_best = np.flatnonzero(sorted_weight == best[group])
+    best_at = at_best[np.r_[True, group[at_best][1:] != group[at_best][:-1]]]  # each group's first best pair
+    without_best = sorted_weight.astype(np.float64, copy=True)
+    without_best[best_at] = -np.inf
+    second = np.maximum.reduceat(without_best, first)
+    if order is None:
+        position = rows
+    else:
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        position = position[rows]
+    g = group[position]
+    return np.where(best_at[g] == position, second[g], best[g])
 
 
 def decide(
