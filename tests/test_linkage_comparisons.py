@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from matchers.ids import id_check_character
 from matchers.linkage import comparison_vectors, load_settings, settings_from_dict
-from matchers.linkage.comparisons import ColumnStore, _joint_codes
+from matchers.linkage.comparisons import ColumnStore, EncodedColumn, _ascii_matrix, _joint_codes
 
 COLUMNS = [
     "record_key", "id_number", "id_status", "id_prefix", "birth_date", "sex", "id_county",
@@ -406,4 +406,28 @@ def test_text_kept_in_arrow_is_encoded_as_python_text_is(left, right, one_side_o
     codes, uniques = _joint_codes(*objects)
     got_codes, got_uniques = _joint_codes(arrow, other)
     assert got_codes.dtype == codes.dtype and got_codes.tolist() == codes.tolist()
-    assert got_uniques.dtype == object and got_uniques.tolist() == uniques.tolist()
+    assert got_uniques.to_pylist() == uniques.tolist() if not one_side_only else got_uniques.tolist() == uniques.tolist()
+    kept, made = (EncodedColumn(got_codes[:len(left)], got_codes[len(left):], got_uniques),
+                  EncodedColumn(codes[:len(left)], codes[len(left):], uniques))
+    everywhere = np.arange(len(uniques))[::-1]
+    assert kept.size == made.size and kept.text().equals(made.text())
+    assert kept.values_at(everywhere).tolist() == made.values_at(everywhere).tolist()
+    assert kept.uniques.dtype == object and kept.uniques.tolist() == made.uniques.tolist()
+
+
+ascii_cells = st.lists(st.one_of(st.none(), st.text(alphabet="0123456789X -", max_size=70)), min_size=1, max_size=20)
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(ascii_cells, ascii_cells, st.sampled_from(["", "张"]))
+def test_characters_of_text_kept_in_arrow_as_of_python_text(left, right, extra):
+    """IDs and phones are read as characters from their Arrow bytes; other text (extra: a Han value) from Python."""
+    right = right + ([extra] if extra else [])
+    as_arrow = [pd.DataFrame({"v": pd.Series(pa.array(values, type=pa.string()), dtype=pd.ArrowDtype(pa.string()))})
+                for values in (left, right)]
+    as_python = [pd.DataFrame({"v": pd.Series(values, dtype=object)}) for values in (left, right)]
+    kept, made = ColumnStore(*as_arrow), ColumnStore(*as_python)
+    assert (_ascii_matrix(kept.get("v")) is None) == (bool(extra) or kept.get("v").size == 0)
+    (mat, lengths), (expected_mat, expected_lengths) = kept.char_matrix("v"), made.char_matrix("v")
+    assert lengths.tolist() == expected_lengths.tolist()
+    assert mat.shape == expected_mat.shape and (mat == expected_mat).all()

@@ -112,7 +112,7 @@ class KeyEvaluator:
             enc = self.store.get(column)
             results = self._single.get((expr, column))
             if results is None:
-                values = pa.array(np.concatenate([[None], enc.uniques]), type=pa.string())
+                values = pa.concat_arrays([pa.nulls(1, pa.string()), enc.text()])
                 table = pa.table({column: values, "__i": np.arange(len(values), dtype=np.int64)})
                 results = self._evaluate(expr, table)
                 self._single[(expr, column)] = results

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -29,18 +28,43 @@ from .settings import Comparison, LinkageSettings
 WORKERS = 2
 
 
-@dataclass
 class EncodedColumn:
-    """Codes of one column on both sides (-1 = missing) and the distinct values."""
+    """Codes of one column on both sides (-1 = missing) and the distinct values.
 
-    left: np.ndarray
-    right: np.ndarray
-    uniques: np.ndarray
+    Text encoded in Arrow keeps its distinct values there until some step asks for them as
+    Python strings (uniques): an ID column's 1.7M distinct values are compared exactly, searched
+    and read as characters without ever being made into Python strings.
+    """
+
+    def __init__(self, left: np.ndarray, right: np.ndarray, uniques: np.ndarray | pa.Array) -> None:
+        self.left = left
+        self.right = right
+        self._uniques = uniques
+        self.size = len(uniques)
+
+    @property
+    def uniques(self) -> np.ndarray:
+        """The distinct values as an object array of Python values."""
+        if isinstance(self._uniques, pa.Array):
+            self._uniques = np.asarray(self._uniques.to_numpy(zero_copy_only=False), dtype=object)
+        return self._uniques
+
+    def text(self) -> pa.Array:
+        """The distinct values as Arrow strings."""
+        if isinstance(self._uniques, pa.Array):
+            return self._uniques.cast(pa.string())
+        return pa.array(self._uniques, type=pa.string())
+
+    def values_at(self, positions: np.ndarray) -> np.ndarray:
+        """Some distinct values as Python values (object array)."""
+        if isinstance(self._uniques, pa.Array):
+            return np.asarray(self._uniques.take(pa.array(positions)).to_numpy(zero_copy_only=False), dtype=object)
+        return self._uniques[positions]
 
     def frequencies(self) -> np.ndarray:
         """Share of each distinct value among non-missing values of both sides."""
         codes = np.concatenate([self.left, self.right])
-        counts = np.bincount(codes[codes >= 0], minlength=len(self.uniques)).astype(np.float64)
+        counts = np.bincount(codes[codes >= 0], minlength=self.size).astype(np.float64)
         total = counts.sum()
         return counts / total if total else counts
 
@@ -76,10 +100,11 @@ def _categorical_text(series: pd.Series) -> bool:
         series.cat.categories, skipna=True) in ("string", "empty")
 
 
-def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """_factorize_text of two Arrow-backed text columns, by Arrow's dictionary encoding (no Python string per row).
 
-    Codes follow first appearance and empty text counts as missing, as pd.factorize gives them."""
+    Codes follow first appearance and empty text counts as missing, as pd.factorize gives them;
+    the distinct values stay in Arrow."""
     arrays = [pa.array(series.array) for series in (left, right)]  # the columns' own Arrow data (no copy)
     chunks = [chunk.cast(pa.large_string()) for array in arrays
               for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array])]
@@ -87,10 +112,10 @@ def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.
     both = pc.if_else(pc.equal(both, ""), pa.scalar(None, pa.large_string()), both)
     encoded = pc.dictionary_encode(both)
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
-    return codes, np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return codes, encoded.dictionary
 
 
-def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray | pa.Array]:
     """Codes (int32, -1 = missing or empty) and distinct text of two columns read against each other.
 
     Columns of categorical text (rosters read from Parquet with dictionary encoding) are recoded
@@ -109,6 +134,29 @@ def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndar
     if isinstance(left.dtype, pd.CategoricalDtype) or isinstance(right.dtype, pd.CategoricalDtype):
         left, right = left.astype(object), right.astype(object)
     return _factorize_text(pd.concat([left, right], ignore_index=True))
+
+
+MATRIX_WIDTH = 64  # characters of a value read by the character-level predicates
+
+
+def _ascii_matrix(enc: EncodedColumn) -> tuple[np.ndarray, np.ndarray] | None:
+    """ColumnStore.char_matrix of distinct values kept in Arrow and all ASCII (IDs, phones), from their bytes.
+
+    None for any other column: its values are read as Python strings."""
+    if not isinstance(enc._uniques, pa.Array) or enc.size == 0:
+        return None
+    text = enc.text()
+    if not pc.all(pc.string_is_ascii(text)).as_py():
+        return None
+    lengths = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int32)
+    width = max(1, min(int(lengths.max(initial=1)), MATRIX_WIDTH))
+    # every value cut or padded to width bytes: the values' bytes are then the rows of the matrix
+    padded = pc.ascii_rpad(pc.utf8_slice_codeunits(text, 0, width), width, " ")
+    first = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=1, offset=4 * padded.offset)[0]
+    octets = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=len(text) * width, offset=int(first))
+    mat = octets.reshape(-1, width).astype(np.uint32)
+    mat[np.arange(width) >= np.minimum(lengths, width)[:, None]] = 0  # the padding, not a character
+    return mat, lengths
 
 
 class ColumnStore:
@@ -141,15 +189,19 @@ class ColumnStore:
                     raise KeyError(f"column {col!r} missing on the {side} side")
             codes, uniques = _joint_codes(self.left[left_column], self.right[right_column])
             n = len(self.left)
-            return EncodedColumn(codes[:n], codes[n:], np.asarray(uniques, dtype=object))
+            return EncodedColumn(codes[:n], codes[n:], uniques if isinstance(uniques, pa.Array)
+                                 else np.asarray(uniques, dtype=object))
 
         return self._cached(self._cols, key, build)
 
     def _char_matrix(self, key: str | tuple[str, str], column: str) -> tuple[np.ndarray, np.ndarray]:
         def build() -> tuple[np.ndarray, np.ndarray]:
+            ascii_matrix = _ascii_matrix(self.get(column))
+            if ascii_matrix is not None:
+                return ascii_matrix
             uniq = self.get(column).uniques
             lengths = np.fromiter((len(v) for v in uniq), dtype=np.int32, count=len(uniq))
-            width = max(1, min(int(lengths.max(initial=1)), 64))
+            width = max(1, min(int(lengths.max(initial=1)), MATRIX_WIDTH))
             mat = np.array(uniq if len(uniq) else [""], dtype=f"U{width}").view(np.uint32).reshape(-1, width)
             return mat, lengths
 
@@ -206,11 +258,11 @@ class PairContext:
         """Per distinct value of column: does the (RE2) pattern occur in it. Searched in Arrow, once per pattern."""
         key = (column, pattern)
         if key not in self._matches:
-            uniques = self.store.get(column).uniques
+            enc = self.store.get(column)
             try:
-                text = pa.array(uniques, type=pa.string(), from_pandas=True)
+                text = enc.text()
             except (pa.ArrowInvalid, pa.ArrowTypeError):
-                text = pa.array(pd.Series(uniques).astype("string"))
+                text = pa.array(pd.Series(enc.uniques).astype("string"))
             hit = pc.fill_null(pc.match_substring_regex(text, pattern), False)
             self._matches[key] = np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
         return self._matches[key]
@@ -237,7 +289,7 @@ class PairContext:
         if got is None:
             cl, cr = self.codes(column)
             pos = np.flatnonzero((cl >= 0) & (cr >= 0) & (cl != cr))
-            n_uniq = np.int64(max(len(self.store.get(column).uniques), 1))
+            n_uniq = np.int64(max(self.store.get(column).size, 1))
             inverse, uniq_keys = pd.factorize(cl[pos].astype(np.int64) * n_uniq + cr[pos])
             pair_id = np.full(self.n, -1, dtype=np.int64)
             pair_id[pos] = inverse
@@ -279,7 +331,7 @@ class DistinctPairs:
         values, done = self._metrics.setdefault(name, (np.full(len(self.left), np.nan), np.zeros(len(self.left), bool)))
         todo = self._todo(done, ids)
         if len(todo):
-            uniques = self.store.get(self.column).uniques
+            enc = self.store.get(self.column)
             computed = todo
             share = self._shares_a_character()
             if share is not None:
@@ -289,7 +341,8 @@ class DistinctPairs:
                 values[none] = np.maximum(lengths[self.left[none]], lengths[self.right[none]]) if name in DISTANCES else 0.0
                 todo = todo[share[todo]]
             values[todo] = np.asarray(
-                cpdist(uniques[self.left[todo]], uniques[self.right[todo]], scorer=METRICS[name], workers=WORKERS),
+                cpdist(enc.values_at(self.left[todo]), enc.values_at(self.right[todo]), scorer=METRICS[name],
+                       workers=WORKERS),
                 dtype=np.float64,
             )
             done[computed] = True
@@ -323,8 +376,8 @@ def shares_a_character(store: ColumnStore, column: str, ul: np.ndarray, ur: np.n
     """Per value pair: may the two values have a character in common? Exact for values of at
     most SHORT_VALUES characters (names); a longer value counts as sharing. None when most
     values are long (addresses), where the test would cost more than the metric."""
-    uniques = store.get(column).uniques
-    if len(uniques) == 0 or float(np.median(pd.Series(uniques).str.len())) > SHORT_VALUES:
+    enc = store.get(column)
+    if enc.size == 0 or float(np.median(pc.utf8_length(enc.text()).to_numpy(zero_copy_only=False))) > SHORT_VALUES:
         return None
     mat, lengths = store.char_matrix(column)
     width = min(mat.shape[1], SHORT_VALUES)

@@ -40,7 +40,7 @@ def sample_pairs(n_left: int, n_right: int, size: int, seed: int) -> tuple[np.nd
 def _exact_u_from_frequencies(store: ColumnStore, column: str) -> float | None:
     """P(two random non-missing values agree) = Σ p_left(v)·p_right(v)."""
     enc = store.get(column)
-    n = len(enc.uniques)
+    n = enc.size
     left = np.bincount(enc.left[enc.left >= 0], minlength=n).astype(np.float64)
     right = np.bincount(enc.right[enc.right >= 0], minlength=n).astype(np.float64)
     if left.sum() == 0 or right.sum() == 0:
