@@ -39,9 +39,9 @@ def to_pandas(table: pa.Table, arrow_text: Collection[str] | None = ()) -> pd.Da
     if not text:
         return table.to_pandas()
     frame = table.drop_columns(text).to_pandas()
-    for column in text:
-        frame[column] = pd.arrays.ArrowExtensionArray(table.column(column))
-    return frame[table.column_names]
+    for column in sorted(text, key=table.column_names.index):  # put in place: reordering copies every column
+        frame.insert(table.column_names.index(column), column, pd.arrays.ArrowExtensionArray(table.column(column)))
+    return frame
 
 
 def read_list(path: str | Path) -> pd.DataFrame:

@@ -28,8 +28,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
-from matchers.columnar import by_position, is_arrow_text, read_columns
-from matchers.privacy import person_keys, store_secret
+from matchers.columnar import by_position, is_arrow_text, read_columns, to_pandas
+from matchers.privacy import person_key_array, store_secret
 from matchers.state import state_home
 
 STORE_FILE = "reliefmatch.duckdb"
@@ -127,12 +127,13 @@ FINGERPRINT_HASH_KEY = "reliefmatch-fp01"  # 16 bytes; changing it makes every r
 _HEX = np.frombuffer(b"0123456789abcdef", dtype="S1")
 
 
-def _hex64(values: np.ndarray) -> np.ndarray:
-    """uint64 values as 16-character lowercase hex strings, without a Python loop."""
+def _hex64(values: np.ndarray) -> pa.Array:
+    """uint64 values as 16-character lowercase hex strings (Arrow text), without a Python loop."""
     octets = values.astype("<u8").view(np.uint8).reshape(-1, 8)[:, ::-1]
     out = np.empty((len(values), 16), dtype="S1")
     out[:, 0::2], out[:, 1::2] = _HEX[octets >> 4], _HEX[octets & 15]
-    return out.view("S16").ravel().astype(str).astype(object)
+    offsets = np.arange(0, 16 * (len(values) + 1), 16, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(values), pa.py_buffer(offsets), pa.py_buffer(out.tobytes()))
 
 
 def _plain_text(frame: pd.DataFrame, columns: tuple[str, ...], keep_categories: bool = False) -> pd.DataFrame:
@@ -159,9 +160,12 @@ def _plain_text(frame: pd.DataFrame, columns: tuple[str, ...], keep_categories: 
 
 def fingerprints(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.Series:
     """A stable 64-bit hash (hex) of a record's linkage fields: vectorised SipHash, no secret needed."""
+    return pd.Series(_fingerprint_array(frame, columns).to_numpy(zero_copy_only=False), index=frame.index, dtype="object")
+
+
+def _fingerprint_array(frame: pd.DataFrame, columns: tuple[str, ...]) -> pa.Array:
     text = _plain_text(frame, columns, keep_categories=True)
-    hashed = pd.util.hash_pandas_object(text, index=False, hash_key=FINGERPRINT_HASH_KEY, categorize=False)
-    return pd.Series(_hex64(hashed.to_numpy()), index=frame.index, dtype="object")
+    return _hex64(pd.util.hash_pandas_object(text, index=False, hash_key=FINGERPRINT_HASH_KEY, categorize=False).to_numpy())
 
 
 def record_identities(records: pd.DataFrame, kind: str, secret: bytes | None = None,
@@ -178,27 +182,33 @@ def record_identities(records: pd.DataFrame, kind: str, secret: bytes | None = N
     row = f"{kind}_row"
     if rows is not None:  # only the records a table refers to: hashing is the expensive part
         records = records[records[row].isin(rows)]
-    if "id_number" in records:
-        ids = records["id_number"].astype("object").where(records["id_number"].notna(), None)
-    else:
-        ids = pd.Series(None, index=records.index, dtype="object")
-    keys = person_keys(ids, secret) if secret is not None else ids.copy()
-    missing = keys.isna().to_numpy()
+    return _identity_table(records, kind, secret).to_pandas()
+
+
+def _identity_table(records: pd.DataFrame, kind: str, secret: bytes | None) -> pa.Table:
+    """record_identities as an Arrow table: a million keys and fingerprints are never Python strings."""
+    row = f"{kind}_row"
+    ids = records["id_number"] if "id_number" in records else pd.Series(None, index=records.index, dtype="object")
+    try:  # text: straight to Arrow; anything else as pandas' str() of it (as person_keys reads it)
+        text = pa.array(ids.astype("object").where(ids.notna(), None).to_numpy(), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        text = pa.Array.from_pandas(ids.astype("string"))
+    keys = person_key_array(text, secret) if secret is not None else text
+    missing = keys.is_null().to_numpy(zero_copy_only=False)
     if missing.any():
         parts = _plain_text(records.loc[missing], FALLBACK_KEY_COLUMNS)
         fallback = parts[FALLBACK_KEY_COLUMNS[0]]
         for column in FALLBACK_KEY_COLUMNS[1:]:
             fallback = fallback + "\x1f" + parts[column]
-        fallback_keys = person_keys(fallback, secret) if secret is not None else fingerprints(
-            fallback.to_frame("k"), ("k",))
-        keys = keys.astype("object")
-        keys[missing] = ("~" + fallback_keys).to_numpy()
+        fallback_keys = (person_key_array(pa.array(fallback.to_numpy(), type=pa.string()), secret) if secret is not None
+                         else _fingerprint_array(fallback.to_frame("k"), ("k",)))
+        keys = pc.replace_with_mask(keys, pa.array(missing), pc.binary_join_element_wise("~", fallback_keys, ""))
     county = current_county_code(records["county_code"]) if "county_code" in records else pd.Series(None, index=records.index)
-    return pd.DataFrame({
-        row: records[row].astype("int64").to_numpy(),
-        f"{kind}_person": keys.to_numpy(),
-        f"{kind}_fp": fingerprints(records, FINGERPRINT_COLUMNS).to_numpy(),
-        f"{kind}_county": county.to_numpy(),
+    return pa.table({
+        row: pa.array(records[row].astype("int64").to_numpy()),
+        f"{kind}_person": keys,
+        f"{kind}_fp": _fingerprint_array(records, FINGERPRINT_COLUMNS),
+        f"{kind}_county": pa.array(county.to_numpy(), from_pandas=True),
     })
 
 
@@ -362,17 +372,20 @@ REPEATED_IDENTITY_COLUMNS = ("name_norm", "birth_date", "sex_from_id", "county_c
 def _identity_columns(path: Path, kind: str, rows: np.ndarray | None) -> pd.DataFrame:
     """The columns record_identities uses, of the wanted rows only (filtered before pandas sees them)."""
     wanted = [f"{kind}_row", "id_number", *FINGERPRINT_COLUMNS, *FALLBACK_KEY_COLUMNS, "county_code"]
-    return _read_rows(path, kind, list(dict.fromkeys(wanted)), rows, categories=REPEATED_IDENTITY_COLUMNS)
+    # the household is read only for records without a usable ID: kept in Arrow, not a million Python strings
+    return _read_rows(path, kind, list(dict.fromkeys(wanted)), rows, categories=REPEATED_IDENTITY_COLUMNS,
+                      arrow_text=("household_id",))
 
 
 def _read_rows(path: Path, kind: str, wanted: list[str] | None, rows: np.ndarray | None,
-               categories: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only; categories: text read as categoricals."""
+               categories: tuple[str, ...] = (), arrow_text: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Those of the wanted columns a Parquet file has (None: all), of the wanted rows only; categories: text read as
+    categoricals; arrow_text: text kept as Arrow-backed columns."""
     row = f"{kind}_row"
     table = read_columns(path, wanted, categories)
     if rows is not None and row in table.column_names:  # filtered in Arrow: a filters= list of 700k rows is slower
         table = table.filter(pc.is_in(table[row], value_set=pa.array(np.asarray(rows, dtype="int64"))))
-    return table.to_pandas()
+    return to_pandas(table, arrow_text)
 
 
 def load_identities(manifest: dict, home: Path | None = None,
@@ -424,10 +437,10 @@ def cache_identities(records_path: str | Path, kind: str) -> Path:
     """
     target = identities_path(records_path)
     if not target.is_file():
-        identities = record_identities(_identity_columns(Path(records_path), kind, None), kind)
+        identities = _identity_table(_identity_columns(Path(records_path), kind, None), kind, store_secret(state_home()))
         partial = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}")
         try:
-            pq.write_table(pa.Table.from_pandas(identities, preserve_index=False), partial, compression="zstd")
+            pq.write_table(identities, partial, compression="zstd")
             os.chmod(partial, 0o600)
             os.replace(partial, target)
         finally:

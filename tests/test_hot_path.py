@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from matchers import outputs
 from matchers.addresses import ADDRESS_COLUMNS, address_columns, parse_address
-from matchers.columnar import is_arrow_text, read_list
+from matchers.columnar import is_arrow_text, read_list, to_pandas
 from matchers.names import name_columns, standardise_names
 from matchers.outputs import FORMULA_TRIGGERS, excel_safe, write_table
 from matchers.pipeline import _shown_text, display_fields, read_for_rules
@@ -261,3 +261,16 @@ def test_records_table_reads_back_as_the_frame_of_python_text(rows, order) -> No
     assert table.schema.equals(expected.schema, check_metadata=True)
     assert table.equals(expected)
     pd.testing.assert_frame_equal(table.to_pandas(), expected.to_pandas())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(name_text, min_size=1, max_size=6), st.sets(st.sampled_from(["a", "b", "c", "d"])))
+def test_text_kept_in_arrow_takes_its_place_among_the_columns(values, kept) -> None:
+    """columnar.to_pandas puts Arrow-backed columns where the table has them; the others as pyarrow converts them."""
+    table = pa.table({name: pa.array(values, type=pa.string()) for name in ("a", "b", "c", "d")} |
+                     {"n": pa.array(range(len(values)))})
+    frame = to_pandas(table, arrow_text=kept)
+    assert list(frame.columns) == table.column_names
+    for name in table.column_names:
+        assert is_arrow_text(frame[name]) == (name in kept)
+        assert frame[name].astype(object).where(frame[name].notna(), None).tolist() == table.column(name).to_pylist()
