@@ -85,13 +85,12 @@ def _digit_matrix(arr: pa.Array, width: int) -> np.ndarray:
     return data[offsets[0] : offsets[-1]].reshape(-1, width)
 
 
-def _strings_from_matrix(mat: np.ndarray) -> np.ndarray:
-    """Object array of str from a uint8 matrix, one row per value, without per-row Python."""
+def _text_from_matrix(mat: np.ndarray) -> pa.Array:
+    """Arrow text from a uint8 matrix, one row per value, without per-row Python."""
     n, width = mat.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
     data = np.ascontiguousarray(mat).tobytes()
-    arr = pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
-    return _objects(arr)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.tobytes()), pa.py_buffer(data)])
 
 
 def _check_bytes(mat17: np.ndarray) -> np.ndarray:
@@ -105,53 +104,87 @@ def _digits_value(mat: np.ndarray) -> np.ndarray:
     return (mat.astype(np.int64) - _ZERO) @ powers
 
 
-def _shared_strings(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded str per value, one str object per distinct value (counties, dates repeat)."""
-    codes, uniques = pd.factorize(values)
-    labels = np.array([str(v).zfill(width) for v in uniques.tolist()], dtype=object)
-    return labels[codes]
+class _Text:
+    """A text column that each ID shape fills for its rows with Arrow text; assembled once, in Arrow."""
+
+    def __init__(self, n: int) -> None:
+        self.source = np.full(n, -1, dtype=np.int64)  # each row's position among the pieces' values
+        self.pieces: list[pa.Array] = []
+        self.size = 0
+
+    def fill(self, idx: np.ndarray, values: pa.Array) -> None:
+        self.source[idx] = self.size + np.arange(len(idx))
+        self.pieces.append(values.cast(pa.string()))
+        self.size += len(values)
+
+    def array(self) -> pa.Array:
+        values = pa.concat_arrays([*self.pieces, pa.nulls(1, pa.string())])
+        return values.take(pa.array(np.where(self.source < 0, self.size, self.source)))
 
 
-def _objects(arr: pa.Array) -> np.ndarray:
-    return arr.to_numpy(zero_copy_only=False).astype(object, copy=False)
+class _Digits:
+    """A column of zero-padded numbers (county codes, birth dates): each distinct number written once."""
+
+    def __init__(self, n: int, width: int) -> None:
+        self.value = np.full(n, -1, dtype=np.int64)
+        self.width = width
+
+    def array(self) -> pa.Array:
+        codes, uniques = pd.factorize(self.value)
+        labels = [str(v).zfill(self.width) if v >= 0 else None for v in uniques.tolist()]
+        return pa.array(labels, type=pa.string()).take(pa.array(codes))
+
+
+_SEXES = pa.array(["女", "男", None], type=pa.string())
 
 
 class _Columns:
-    """Full-length output arrays that each ID shape fills for its own rows."""
+    """Full-length output columns that each ID shape fills for its own rows."""
 
     def __init__(self, n: int) -> None:
         self.status = np.full(n, _MALFORMED, dtype=np.int8)
-        self.id_number = np.full(n, None, dtype=object)
-        self.prefix = np.full(n, None, dtype=object)
-        self.birth = np.full(n, None, dtype=object)
-        self.sex = np.full(n, None, dtype=object)
-        self.county = np.full(n, None, dtype=object)
+        self.id_number = _Text(n)
+        self.prefix = _Text(n)
+        self.birth = _Digits(n, 8)
+        self.sex = np.full(n, 2, dtype=np.int8)  # index into _SEXES: 2 is None
+        self.county = _Digits(n, 6)
+
+    def arrays(self) -> dict[str, pa.Array]:
+        return {
+            "id_number": self.id_number.array(),
+            "id_status": pa.array(ID_STATUSES, type=pa.string()).take(pa.array(self.status)),
+            "id_prefix": self.prefix.array(),
+            "birth_date": self.birth.array(),
+            "sex": _SEXES.take(pa.array(self.sex)),
+            "id_county": self.county.array(),
+        }
 
     def derive(self, idx: np.ndarray, mat: np.ndarray, trusted: int) -> None:
         """County, birth date and sex from the first `trusted` digits of 18-form ID rows."""
         if not len(idx) or trusted < 6:
             return
-        self.county[idx] = _shared_strings(_digits_value(mat[:, :6]), 6)
+        self.county.value[idx] = _digits_value(mat[:, :6])
         if trusted < 14:
             return
         value = _digits_value(mat[:, 6:14])
         year, month, day = value // 10000, value // 100 % 100, value % 100
         real = valid_ymd(year, month, day) & (year >= BIRTH_YEAR_RANGE[0]) & (year <= BIRTH_YEAR_RANGE[1])
-        self.birth[idx[real]] = _shared_strings(value[real], 8)
+        self.birth.value[idx[real]] = value[real]
         if trusted < 17:
             return
-        self.sex[idx] = np.where(mat[:, 16] % 2 == 1, "男", "女").astype(object)
+        self.sex[idx] = mat[:, 16] % 2
 
     def fill_18(self, text: pa.Array, idx: np.ndarray) -> None:
         mat = _digit_matrix(text, 18)
         ok = _check_bytes(mat[:, :17]) == mat[:, 17]
         rounded = ~ok & (mat[:, 15:] == _ZERO).all(axis=1)
         self.status[idx] = np.where(ok, _VALID, np.where(rounded, _TRUNCATED, _BAD_CHECK))
-        strings = _objects(text)
-        self.id_number[idx[~rounded]] = self.prefix[idx[~rounded]] = strings[~rounded]
+        kept = text.filter(pa.array(~rounded))
+        self.id_number.fill(idx[~rounded], kept)
+        self.prefix.fill(idx[~rounded], kept)
         self.derive(idx[~rounded], mat[~rounded], 18)
         if rounded.any():
-            self.prefix[idx[rounded]] = _strings_from_matrix(mat[rounded, :TRUSTED_DIGITS])
+            self.prefix.fill(idx[rounded], _text_from_matrix(mat[rounded, :TRUSTED_DIGITS]))
             self.derive(idx[rounded], mat[rounded], TRUSTED_DIGITS)
 
     def fill_15(self, text: pa.Array, idx: np.ndarray) -> None:
@@ -162,7 +195,9 @@ class _Columns:
         mat[:, 8:17] = mat15[:, 6:]
         mat[:, 17] = _check_bytes(mat[:, :17])
         self.status[idx] = _UPGRADED15
-        self.id_number[idx] = self.prefix[idx] = _strings_from_matrix(mat)
+        upgraded = _text_from_matrix(mat)
+        self.id_number.fill(idx, upgraded)
+        self.prefix.fill(idx, upgraded)
         self.derive(idx, mat, 18)
 
     def fill_scientific(self, text: pa.Array, idx: np.ndarray) -> None:
@@ -176,9 +211,8 @@ class _Columns:
         trusted = pc.if_else(pa.array(exponent == 14), legacy, trusted)
         length = pc.utf8_length(trusted).to_numpy(zero_copy_only=False)
         self.status[idx[fits]] = _TRUNCATED
-        strings = _objects(trusted)
         keep = fits & (length > 0)
-        self.prefix[idx[keep]] = strings[keep]
+        self.prefix.fill(idx[keep], trusted.filter(pa.array(keep)))
         for width in np.unique(length[keep]):
             rows = np.flatnonzero(keep & (length == width))
             mat = _digit_matrix(trusted.take(pa.array(rows)), int(width))
@@ -202,6 +236,12 @@ def standardise_id_numbers(raw: pd.Series) -> pd.DataFrame:
     Columns: id_number, id_status, id_prefix, birth_date, sex, id_county (see ID_STATUSES).
     The area code is never checked against the birth year: adults got numbers long after birth.
     """
+    return pd.DataFrame({column: values.to_numpy(zero_copy_only=False) for column, values in id_columns(raw).items()},
+                        index=raw.index)
+
+
+def id_columns(raw: pd.Series) -> dict[str, pa.Array]:
+    """standardise_id_numbers' columns as Arrow text: no Python string per row."""
     text = text_array(raw)
     out = _Columns(len(raw))
     blank = blank_mask(text)
@@ -213,17 +253,7 @@ def standardise_id_numbers(raw: pd.Series) -> pd.DataFrame:
         repaired = _repair_id_text(text.take(pa.array(rest)))
         out.status[rest[blank_mask(repaired)]] = _BLANK
         out.fill_shapes(repaired, rest)
-    return pd.DataFrame(
-        {
-            "id_number": out.id_number,
-            "id_status": np.array(ID_STATUSES, dtype=object)[out.status],
-            "id_prefix": out.prefix,
-            "birth_date": out.birth,
-            "sex": out.sex,
-            "id_county": out.county,
-        },
-        index=raw.index,
-    )
+    return out.arrays()
 
 
 def normalise_id_number(raw: str | None) -> str | None:

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from matchers.addresses import address_columns, arrow_text, current_county_code, parse_county
 from matchers.dates import parse_dates
-from matchers.ids import standardise_id_numbers
+from matchers.ids import id_columns
 from matchers.names import name_columns
 from matchers.phones import normalise_phones
 from schemas.readers import READ_PROBLEM, TEXT, RawRoster, arrow_strings
@@ -120,10 +120,11 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
     row_col = schema.row_column
     frame = raw.frame.rename(columns={"id_number": "id_number_raw"}).reset_index(drop=True)
 
-    ids = standardise_id_numbers(frame["id_number_raw"]).rename(columns={"sex": "sex_from_id"})
-    # names and addresses stay in Arrow: made per distinct value, they are never a Python string per row
-    text = name_columns(arrow_text(frame["name"])) | address_columns(_address_text(frame, kind))
-    out = pd.concat([frame, ids], axis=1)
+    # IDs, names and addresses stay in Arrow: made per distinct value or from bytes, never a Python string per row
+    text = {("sex_from_id" if column == "sex" else column): values
+            for column, values in id_columns(frame["id_number_raw"]).items()}
+    text |= name_columns(arrow_text(frame["name"])) | address_columns(_address_text(frame, kind))
+    out = frame.copy(deep=False)
     order = [*out.columns, *text]
 
     def add(column: str, values: pd.Series | pa.Array) -> None:
@@ -156,7 +157,7 @@ def standardise_roster(raw: RawRoster) -> StandardisedRoster:
     reasons = pd.Series("", index=out.index, dtype="object")
     read_problem = frame[READ_PROBLEM].fillna("").astype(str)
     no_name = _blank(frame["name"])
-    no_id = ~out["id_status"].isin(USABLE_ID_STATUSES).to_numpy()
+    no_id = ~pc.is_in(text["id_status"], value_set=pa.array(USABLE_ID_STATUSES)).to_numpy(zero_copy_only=False)
     reasons[no_name & no_id] = "no name and no usable ID number: add at least one of them"
     reasons[read_problem != ""] = read_problem[read_problem != ""]
     reasons[all_blank] = "blank row"
