@@ -401,11 +401,12 @@ def _standardise_part(raw: Any, rows_path: str, records_path: str) -> pd.DataFra
     import pyarrow as pa
 
     from matchers.standardise import standardise_roster
+    from schemas.readers import TEXT
 
     with pa.memory_map(rows_path) as source:
         rows = pa.ipc.open_file(source).read_all()
-    text = pd.StringDtype("pyarrow")  # the readers' text: the mapped Arrow data as it is, no copy
-    frame = rows.to_pandas(types_mapper={pa.string(): text, pa.large_string(): text}.get).astype(raw.frame.dtypes.to_dict())
+    # the readers' text (TEXT) is the mapped Arrow data as it is, no copy; any other column as the roster had it
+    frame = rows.to_pandas(types_mapper={pa.string(): TEXT, pa.large_string(): TEXT}.get).astype(raw.frame.dtypes.to_dict())
     standard = standardise_roster(replace(raw, frame=frame))
     _write_arrow(standard.table, records_path)
     return standard.rejects
