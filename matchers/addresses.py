@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pandas as pd
 
 import schemas
+from matchers.columnar import per_distinct_text, python_frame
 from schemas.readers import arrow_strings
 
 JILIN_PROVINCE = "吉林省"
@@ -563,12 +564,7 @@ def address_columns(raw: pd.Series) -> dict[str, pa.Array]:
     Arrow. Splitting there changes nothing: no place name the parser reads contains a digit.
     """
     heads, tails = split_at_first_number(_clean_vectorised(raw))
-    encoded = pc.dictionary_encode(heads)
-    rows = _parse_texts(encoded.dictionary.to_pylist())
-    rows.append((None,) * len(ADDRESS_COLUMNS))
-    row_of = pc.fill_null(encoded.indices, len(rows) - 1)
-    columns = {column: pa.array([row[i] for row in rows], type=pa.string()).take(row_of)
-               for i, column in enumerate(ADDRESS_COLUMNS)}
+    columns = per_distinct_text(heads, _parse_texts, ADDRESS_COLUMNS)
     tail_codes = pc.dictionary_encode(tails)
     tail_norm = pa.array(_normalise_tails(tail_codes.dictionary), type=pa.string()).take(tail_codes.indices)
     has_tail = pc.not_equal(tail_norm, "")
@@ -584,8 +580,7 @@ def address_columns(raw: pd.Series) -> dict[str, pa.Array]:
 
 def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
     """Parsed address columns (text and None), same index: address_columns as pandas."""
-    return pd.DataFrame({column: values.to_numpy(zero_copy_only=False) for column, values in address_columns(raw).items()},
-                        index=raw.index)
+    return python_frame(address_columns(raw), raw.index)
 
 
 def parse_county(text: pd.Series) -> pd.Series:

@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matchers.columnar import python_frame
 from matchers.dates import arrow_strings, blank_mask, text_array, valid_ymd
 
 ID_WEIGHTS: tuple[int, ...] = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -236,8 +237,7 @@ def standardise_id_numbers(raw: pd.Series) -> pd.DataFrame:
     Columns: id_number, id_status, id_prefix, birth_date, sex, id_county (see ID_STATUSES).
     The area code is never checked against the birth year: adults got numbers long after birth.
     """
-    return pd.DataFrame({column: values.to_numpy(zero_copy_only=False) for column, values in id_columns(raw).items()},
-                        index=raw.index)
+    return python_frame(id_columns(raw), raw.index)
 
 
 def id_columns(raw: pd.Series) -> dict[str, pa.Array]:

@@ -16,12 +16,12 @@ import numpy as np
 import opencc
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 from pypinyin import Style, lazy_pinyin
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 import schemas
+from matchers.columnar import per_distinct_text
 
 DOT = "\u00b7"
 SIMILAR_THRESHOLD = 0.5
@@ -241,12 +241,7 @@ def standardise_names(raw: pd.Series) -> pd.DataFrame:
 
 def name_columns(raw: pa.Array) -> dict[str, pa.Array]:
     """standardise_names of a column of Arrow text, as Arrow text (without the name itself): no Python string per row."""
-    encoded = pc.dictionary_encode(raw)
-    rows = _standardise_values(encoded.dictionary.to_pylist())
-    rows.append((None,) * len(NAME_COLUMNS))
-    row_of = pc.fill_null(encoded.indices, len(rows) - 1)
-    return {column: pa.array([row[i] for row in rows], type=pa.string()).take(row_of)
-            for i, column in enumerate(NAME_COLUMNS) if column != "name"}
+    return per_distinct_text(raw, _standardise_values, [None if column == "name" else column for column in NAME_COLUMNS])
 
 
 def _one_char_diff_kind(a: str, b: str) -> str:

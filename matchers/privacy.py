@@ -62,12 +62,16 @@ def person_keys(values: pd.Series, secret: bytes) -> pd.Series:
     spelled out in DuckDB (sha256 of the padded keys, RFC 2104), vectorised over the column: a
     million keys take about a second instead of several in a Python loop.
     """
-    try:  # text (IDs, fallback keys): straight to Arrow; anything else as pandas' str() of it
-        text = pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        text = pa.Array.from_pandas(values.astype("string"))
-    keys = person_key_array(text, secret)
+    keys = person_key_array(key_text(values), secret)
     return pd.Series(keys.to_numpy(zero_copy_only=False), index=values.index, dtype="object").where(values.notna(), None)
+
+
+def key_text(values: pd.Series) -> pa.Array:
+    """The values a key is made of as Arrow text: text (IDs, fallback keys) as it is, anything else as pandas' str() of it."""
+    try:
+        return pa.array(values.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return pa.Array.from_pandas(values.astype("string"))
 
 
 def person_key_array(text: pa.Array, secret: bytes) -> pa.Array:

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from matchers.addresses import current_county_code
 from matchers.columnar import by_position, is_arrow_text, read_columns, to_pandas
-from matchers.privacy import person_key_array, store_secret
+from matchers.privacy import key_text, person_key_array, store_secret
 from matchers.state import state_home
 
 STORE_FILE = "reliefmatch.duckdb"
@@ -189,10 +189,7 @@ def _identity_table(records: pd.DataFrame, kind: str, secret: bytes | None) -> p
     """record_identities as an Arrow table: a million keys and fingerprints are never Python strings."""
     row = f"{kind}_row"
     ids = records["id_number"] if "id_number" in records else pd.Series(None, index=records.index, dtype="object")
-    try:  # text: straight to Arrow; anything else as pandas' str() of it (as person_keys reads it)
-        text = pa.array(ids.astype("object").where(ids.notna(), None).to_numpy(), type=pa.string(), from_pandas=True)
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
-        text = pa.Array.from_pandas(ids.astype("string"))
+    text = key_text(ids.astype("object").where(ids.notna(), None))
     keys = person_key_array(text, secret) if secret is not None else text
     missing = keys.is_null().to_numpy(zero_copy_only=False)
     if missing.any():

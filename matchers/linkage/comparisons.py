@@ -39,8 +39,13 @@ class EncodedColumn:
     def __init__(self, left: np.ndarray, right: np.ndarray, uniques: np.ndarray | pa.Array) -> None:
         self.left = left
         self.right = right
-        self._uniques = uniques
+        self._uniques = uniques.cast(pa.string()) if isinstance(uniques, pa.Array) else uniques
         self.size = len(uniques)
+
+    @property
+    def kept_in_arrow(self) -> bool:
+        """Are the distinct values still Arrow text (never asked for as Python strings)?"""
+        return isinstance(self._uniques, pa.Array)
 
     @property
     def uniques(self) -> np.ndarray:
@@ -52,7 +57,7 @@ class EncodedColumn:
     def text(self) -> pa.Array:
         """The distinct values as Arrow strings."""
         if isinstance(self._uniques, pa.Array):
-            return self._uniques.cast(pa.string())
+            return self._uniques
         return pa.array(self._uniques, type=pa.string())
 
     def values_at(self, positions: np.ndarray) -> np.ndarray:
@@ -143,7 +148,7 @@ def _ascii_matrix(enc: EncodedColumn) -> tuple[np.ndarray, np.ndarray] | None:
     """ColumnStore.char_matrix of distinct values kept in Arrow and all ASCII (IDs, phones), from their bytes.
 
     None for any other column: its values are read as Python strings."""
-    if not isinstance(enc._uniques, pa.Array) or enc.size == 0:
+    if not enc.kept_in_arrow or enc.size == 0:
         return None
     text = enc.text()
     if not pc.all(pc.string_is_ascii(text)).as_py():
