@@ -34,6 +34,10 @@ def configure_prefect() -> None:
 # asking for transparent huge pages removes about half of them (same outputs, same peak memory).
 MALLOC_TUNABLES = "glibc.malloc.hugetlb=1:glibc.malloc.trim_threshold=4294967296:glibc.malloc.mmap_threshold=33554432"
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+# Arrow's own allocator (mimalloc) gives freed pages back to the kernel and faults them in again:
+# on the 1M rosters Arrow's buffers from glibc, tuned as above, cost about a third less system time
+# (standardising, linking) and 0.4 GiB less peak memory.
+ARROW_MEMORY_POOL = "system"
 
 
 def tune_memory_allocator() -> None:
@@ -41,6 +45,7 @@ def tune_memory_allocator() -> None:
     if not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc":
         return
     os.environ.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", ARROW_MEMORY_POOL)  # read when pyarrow is imported
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)
