@@ -7,16 +7,17 @@ look-alike characters are data in schemas/ so reviewers can extend them without 
 from __future__ import annotations
 
 import csv
+import os
 import re
 import unicodedata
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
 
 import numpy as np
 import opencc
 import pandas as pd
 import pyarrow as pa
-from pypinyin import Style, lazy_pinyin
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -123,10 +124,23 @@ def normalise_name(raw: str) -> str | None:
     return _t2s().convert(text)
 
 
+@lru_cache(maxsize=1)
+def _pinyin_reader() -> Callable[[str], list[str]]:
+    """pypinyin's toneless reading, ü written v, loaded without its phrase table.
+
+    Readings are looked up one character at a time, which the phrase table (47,000 words, none of
+    one character) never changes; not loading it saves 0.17 s in every standardising process.
+    """
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "1")  # read when pypinyin is first imported
+    from pypinyin import Style, lazy_pinyin
+
+    return partial(lazy_pinyin, style=Style.NORMAL, v_to_u=False)
+
+
 @lru_cache(maxsize=None)
 def _char_pinyin(char: str) -> str:
     """Default toneless reading of one character, ü written v; non-letters give ''."""
-    reading = lazy_pinyin(char, style=Style.NORMAL, v_to_u=False)
+    reading = _pinyin_reader()(char)
     syllable = "".join(reading).lower()
     return "".join(c for c in syllable if c.isascii() and c.isalnum())
 

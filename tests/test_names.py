@@ -154,3 +154,23 @@ def test_batch_path_equals_per_value_path() -> None:
     for i, value in enumerate(values):
         expected = _standardise_one(value)
         assert tuple(frame.iloc[i]) == tuple(expected), value
+
+
+def test_phrase_table_has_no_single_characters():
+    """_pinyin_reader leaves pypinyin's phrase table out: that is only right while no phrase is one character."""
+    import json
+    from importlib.resources import files
+
+    phrases = json.loads(files("pypinyin").joinpath("phrases_dict.json").read_text(encoding="utf-8"))
+    assert phrases and not [word for word in phrases if len(word) == 1]
+
+
+def test_readings_do_not_load_the_phrase_table():
+    import subprocess
+    import sys
+
+    script = ("import os, sys; os.environ.pop('PYPINYIN_NO_PHRASES', None)\n"
+              "from matchers.names import _char_pinyin\n"
+              "print(_char_pinyin('重'), _char_pinyin('吕'), 'pypinyin.phrases_dict' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["zhong", "lv", "False"]
