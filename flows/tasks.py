@@ -158,11 +158,14 @@ def carry_review_history(folder: str, out: str, job: str, period: str) -> dict[s
     from matchers.review import annotate_with_history
 
     report("carrying review decisions forward")
+    monthly: list[str] = []
     with _cache_lock(settings.state_home()):
-        resolved = annotate_with_history(Path(folder), final_dir=Path(out))
-        if job == "crosscheck":
-            create_markdown_artifact(markdown=report_markdown(period), key=f"monthly-report-{period}",
-                                     description=f"{period}: counts only, no personal data")
+        # the month's report counts this run: made from the store once the run is in it, while the lists are marked
+        resolved = annotate_with_history(Path(folder), final_dir=Path(out), once_stored=(
+            (lambda: monthly.append(report_markdown(period))) if job == "crosscheck" else None))
+    if monthly:
+        create_markdown_artifact(markdown=monthly[0], key=f"monthly-report-{period}",
+                                 description=f"{period}: counts only, no personal data")
     return {"resolved_candidates": int(len(resolved))}
 
 

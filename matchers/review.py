@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import unicodedata
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -294,11 +295,13 @@ def _place_history(frame: pd.DataFrame, history: pd.DataFrame, run_id: str) -> p
 
 
 def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = None,
-                          final_dir: str | Path | None = None) -> pd.DataFrame:
+                          final_dir: str | Path | None = None,
+                          once_stored: Callable[[], object] | None = None) -> pd.DataFrame:
     """Mark a finished run's lists with earlier decisions and 新增/延续; write and return the 已解决 list.
 
     Records the run first if needed (final_dir: see record_run). Adds 复核结论/复核人/备注 where missing (matches) and
-    历史复核, 历史复核人, 复核时间, 历史备注, 变化, 批次 to each list's CSV and Parquet.
+    历史复核, 历史复核人, 复核时间, 历史备注, 变化, 批次 to each list's CSV and Parquet. once_stored: work that
+    reads the store with this run in it (a report), done beside the marking; it is over when this returns.
     """
     out_dir = Path(out_dir)
     manifest = out_dir / "manifest.json"
@@ -311,9 +314,11 @@ def annotate_with_history(out_dir: str | Path, store_path: str | Path | None = N
     with ThreadPoolExecutor(1, thread_name_prefix="record-run") as beside:
         # the run's items are stored (DuckDB, without the GIL) while its lists are marked and written
         stored = beside.submit(recorded.store, store_path) if recorded is not None else None
+        after = beside.submit(once_stored) if once_stored is not None else None  # the same thread: once stored
         resolved = _mark_history(out_dir, store_path, run_id, recorded, frames)
-        if stored is not None:
-            stored.result()
+        for work in (stored, after):
+            if work is not None:
+                work.result()
     return resolved
 
 

@@ -304,3 +304,22 @@ def test_stacked_items_are_stored_as_pandas_concat_would_store_them(parts):
     assert stacked.isna().equals(expected.isna())
     assert stacked.astype(object).where(stacked.notna(), "-").equals(expected.astype(object).where(expected.notna(), "-"))
     assert pa.Table.from_pandas(stacked, preserve_index=False).equals(pa.Table.from_pandas(expected, preserve_index=False))
+
+
+def test_work_once_stored_reads_the_run_in_the_store(tmp_path):
+    """The monthly report is made beside the marking of the lists: it must see the run it reports."""
+    from matchers.review import annotate_with_history
+
+    store = tmp_path / "h.duckdb"
+    recs = {"poverty": records("poverty", [(ID_A, "李淑芬", "220102")])}
+    seen = []
+
+    def count_items() -> None:
+        with connect(store) as con:
+            seen.append(con.execute("SELECT count(*) FROM items").fetchone()[0])
+
+    for name in ("oct", "oct-again"):
+        folder = make_run(tmp_path / name, "crosscheck", "2026-10", recs, {"inclusion_candidates": inclusion([1], ["因疫致贫"])})
+        annotate_with_history(folder, store, once_stored=count_items)
+    annotate_with_history(folder, store, once_stored=count_items)  # recorded already: nothing to store first
+    assert seen == [1, 2, 2]
