@@ -431,3 +431,46 @@ def test_characters_of_text_kept_in_arrow_as_of_python_text(left, right, extra):
     (mat, lengths), (expected_mat, expected_lengths) = kept.char_matrix("v"), made.char_matrix("v")
     assert lengths.tolist() == expected_lengths.tolist()
     assert mat.shape == expected_mat.shape and (mat == expected_mat).all()
+
+
+def _character_store(left: list, right: list, in_arrow: bool) -> ColumnStore:
+    def column(values: list) -> pd.Series:
+        if in_arrow:
+            return pd.Series(pa.array(values, type=pa.string()), dtype=pd.ArrowDtype(pa.string()))
+        return pd.Series(values, dtype=object)
+
+    return ColumnStore(pd.DataFrame({"v": column(left)}), pd.DataFrame({"v": column(right)}))
+
+
+short_names = st.lists(st.one_of(st.none(), st.text(alphabet="王李张伟娜三·a!", min_size=1, max_size=9)), min_size=1, max_size=12)
+short_codes = st.lists(st.one_of(st.none(), st.text(alphabet="0129Xp", min_size=1, max_size=9)), min_size=1, max_size=12)
+long_values = st.lists(st.text(alphabet="0129X张", min_size=60, max_size=70), min_size=1, max_size=4)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.one_of(st.tuples(short_names, short_names, st.just(False)), st.tuples(short_codes, short_codes, st.booleans()),
+                 st.tuples(long_values, long_values, st.just(False))))
+def test_character_features_of_value_pairs_as_read_one_by_one(case):
+    """diff_features and shares_a_character (vectorised, by length and by a character signature) against
+    the characters of every pair of distinct values; the matrix reads at most MATRIX_WIDTH of them.
+    'a' and '!', '0' and 'p' share a signature bit (their codes modulo 64)."""
+    from matchers.linkage.comparisons import MATRIX_WIDTH, SHORT_VALUES, diff_features, shares_a_character
+
+    left, right, in_arrow = case
+    store = _character_store(left, right, in_arrow)
+    values = store.get("v").uniques.tolist()
+    ul = np.repeat(np.arange(len(values)), len(values))
+    ur = np.tile(np.arange(len(values)), len(values))
+    ndiff, first, second = diff_features(store, "v", ul, ur)
+    share = shares_a_character(store, "v", ul, ur)
+    width = min(max(map(len, values), default=1), MATRIX_WIDTH)
+    for k, (a, b) in enumerate(zip(ul, ur)):
+        x, y = values[a], values[b]
+        if len(x) != len(y):
+            assert (ndiff[k], first[k], second[k]) == (-1, 0, 0)
+        else:
+            at = [i for i in range(min(len(x), width)) if x[i] != y[i]]
+            assert (ndiff[k], first[k], second[k]) == (len(at), (at + [0])[0], (at[1:] + [0])[0])
+        if share is not None:
+            reads = min(width, SHORT_VALUES)
+            assert share[k] == (len(x) > reads or len(y) > reads or bool(set(x) & set(y)))
