@@ -392,14 +392,17 @@ def shares_a_character(store: ColumnStore, column: str, ul: np.ndarray, ur: np.n
     signature = np.bitwise_or.reduce(bits, axis=1)
     out = (lengths[ul] > width) | (lengths[ur] > width)
     maybe = np.flatnonzero(~out & ((signature[ul] & signature[ur]) != 0))
-    for s in range(0, len(maybe), CHUNK):
-        rows = maybe[s:s + CHUNK]
-        a, b = mat[ul[rows], :width], mat[ur[rows], :width]
-        hit = np.zeros(len(rows), dtype=bool)
-        for j in range(width):
-            col = b[:, j:j + 1]
-            hit |= ((a == col) & (col != 0)).any(axis=1)
-        out[rows] = hit
+    longer = np.maximum(lengths[ul[maybe]], lengths[ur[maybe]])
+    for read in range(1, width + 1):  # by the longer value's length: names of 3 compare 3 × 3 characters, not 6 × 6
+        group = maybe[longer == read]
+        for s in range(0, len(group), CHUNK):
+            rows = group[s:s + CHUNK]
+            a, b = mat[ul[rows], :read], mat[ur[rows], :read]
+            hit = np.zeros(len(rows), dtype=bool)
+            for j in range(read):
+                col = b[:, j:j + 1]
+                hit |= ((a == col) & (col != 0)).any(axis=1)
+            out[rows] = hit
     return out
 
 
