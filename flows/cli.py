@@ -40,13 +40,21 @@ def _load_jobs(rosters: dict[str, Path | None] | None = None, sheets: dict[str, 
     from flows.local_api import start_local_api
 
     api = start_local_api()
+    if rosters:  # before Prefect is imported (a second and a half): the rosters are the long part
+        _standardise_ahead({kind: str(path) for kind, path in rosters.items() if path is not None}, sheets)
     import flows.jobs as jobs
 
-    if rosters:
-        jobs.tasks.standardise_ahead({kind: str(path) for kind, path in rosters.items() if path is not None}, sheets)
     if api is not None:
         api.wait()
     return jobs
+
+
+def _standardise_ahead(rosters: dict[str, str], sheets: dict[str, str] | None = None) -> list[str]:
+    """Start standardising the big uncached rosters before a flow; its ingest-roster then waits for that work."""
+    from matchers import pipeline
+    from matchers.outputs import make_private_dir
+
+    return pipeline.standardise_ahead(rosters, make_private_dir(settings.state_home() / "cache"), sheets)
 
 
 def _run(flow_fn, **params) -> dict:

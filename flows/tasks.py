@@ -16,7 +16,7 @@ from prefect.cache_policies import NONE
 
 from flows.progress import detail_reporter, report, stage_done, stage_reporter
 from matchers import pipeline
-from matchers.outputs import make_private_dir, write_json, write_table
+from matchers.outputs import write_json, write_table
 from matchers.store import JOB_TABLES  # the lists carry-review-history rewrites: their CSV is written then, once
 from schemas.errors import InputError
 
@@ -88,11 +88,6 @@ def _cache_lock(cache_dir: Path, name: str = ".ingest.lock") -> Iterator[None]:
 
 
 _validator: pipeline.ChildProcess | None = None  # the flow's validation process, while one runs
-
-
-def standardise_ahead(rosters: dict[str, str], sheets: dict[str, str] | None = None) -> list[str]:
-    """Start standardising the big uncached rosters before a flow (see the CLI); ingest-roster then waits for it."""
-    return pipeline.standardise_ahead(rosters, make_private_dir(settings.state_home() / "cache"), sheets)
 
 
 VALIDATION_NICENESS = 10  # validation is awaited only after linking: standardising and linking go first
