@@ -474,3 +474,34 @@ def test_character_features_of_value_pairs_as_read_one_by_one(case):
         if share is not None:
             reads = min(width, SHORT_VALUES)
             assert share[k] == (len(x) > reads or len(y) > reads or bool(set(x) & set(y)))
+
+
+def test_pairs_compared_without_deduplication_get_the_same_levels(settings, monkeypatch):
+    """Mostly distinct value pairs (random pairs for u) skip deduplication: every level must come out as with it."""
+    import matchers.linkage.comparisons as comparisons
+
+    rng = np.random.default_rng(7)
+    names = ["王伟", "王玮", "汪伟", "李娜", "李那", "张三", "张叁", "欧阳修文", "欧阳修", "阿依·买买提"]
+    persons = [valid_id(f"2201021990{rng.integers(1, 13):02d}{rng.integers(1, 28):02d}{rng.integers(0, 1000):03d}")
+               for _ in range(40)]
+
+    def people(n: int) -> pd.DataFrame:
+        damaged = rng.random(n) < 0.3
+        ids = [bad_check(i, int(rng.integers(0, 17))) if bad else i
+               for i, bad in zip((str(rng.choice(persons)) for _ in range(n)), damaged)]
+        return frame([record(id_number=i, id_status="bad_check" if bad else "valid", name_norm=str(rng.choice(names)),
+                             phone=f"1380000{rng.integers(0, 50):04d}") for i, bad in zip(ids, damaged)])
+
+    left, right = people(300), people(300)
+    li, ri = rng.integers(0, 300, 20_000), rng.integers(0, 300, 20_000)
+    monkeypatch.setattr(comparisons, "SAMPLE_PAIRS", 64)
+    results = []
+    for share in (0.0, 2.0):  # every column skips deduplication; none does
+        monkeypatch.setattr(comparisons, "DEDUPLICATE_BELOW", share)
+        results.append(comparison_vectors(ColumnStore(left, right), li, ri, settings))
+    for name, gamma in results[0].items():
+        assert np.array_equal(gamma, results[1][name]), name
+    labels = [lv.label for lv in settings.comparison("name").levels]
+    assert {"exact", "one_char_diff", "different"} <= {labels[g] for g in np.unique(results[0]["name"])}
+    labels = [lv.label for lv in settings.comparison("id_number").levels]
+    assert {"exact", "one_digit_bad_check", "different_valid"} <= {labels[g] for g in np.unique(results[0]["id_number"])}

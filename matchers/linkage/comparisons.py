@@ -294,11 +294,15 @@ class PairContext:
         if got is None:
             cl, cr = self.codes(column)
             pos = np.flatnonzero((cl >= 0) & (cr >= 0) & (cl != cr))
-            n_uniq = np.int64(max(self.store.get(column).size, 1))
-            inverse, uniq_keys = pd.factorize(cl[pos].astype(np.int64) * n_uniq + cr[pos])
             pair_id = np.full(self.n, -1, dtype=np.int64)
-            pair_id[pos] = inverse
-            got = DistinctPairs(self.store, column, pair_id, uniq_keys // n_uniq, uniq_keys % n_uniq)
+            if _mostly_distinct(cl[pos], cr[pos]):  # random pairs (u): finding the few repeats costs more than it saves
+                pair_id[pos] = np.arange(len(pos))
+                got = DistinctPairs(self.store, column, pair_id, cl[pos], cr[pos])
+            else:
+                n_uniq = np.int64(max(self.store.get(column).size, 1))
+                inverse, uniq_keys = pd.factorize(cl[pos].astype(np.int64) * n_uniq + cr[pos])
+                pair_id[pos] = inverse
+                got = DistinctPairs(self.store, column, pair_id, uniq_keys // n_uniq, uniq_keys % n_uniq)
             self._distinct[column] = got
         return got
 
@@ -312,6 +316,20 @@ class PairContext:
         pos = np.flatnonzero(mask & (dp.pair_id >= 0))
         out[pos] = dp.metric(name, dp.pair_id[pos])
         return out
+
+
+DEDUPLICATE_BELOW = 0.9  # share of distinct value pairs under which pairs are deduplicated before their metrics
+SAMPLE_PAIRS = 1 << 16
+
+
+def _mostly_distinct(left: np.ndarray, right: np.ndarray) -> bool:
+    """Are nearly all (left, right) value pairs different? Judged on evenly spaced pairs: either answer gives
+    the same metrics, only the work differs."""
+    if len(left) < 4 * SAMPLE_PAIRS:
+        return False
+    step = len(left) // SAMPLE_PAIRS
+    sample = left[::step].astype(np.int64) * (int(right.max()) + 1) + right[::step]
+    return len(np.unique(sample)) >= DEDUPLICATE_BELOW * len(sample)
 
 
 class DistinctPairs:
