@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import uuid
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Collection
@@ -730,20 +730,22 @@ def crosscheck_outputs(civil: IngestResult, poverty: IngestResult, civil_poverty
         return write_both(frame, folder, stem, csv=stem not in csv_later)
 
     policy = load_policy()
-    civil_recs, poverty_recs = read_for_rules(civil.records_path), read_for_rules(poverty.records_path)
-    pairs = pd.read_parquet(civil_poverty["pairs_path"])
-    health_recs = read_for_rules(health.records_path) if health else None
-    hp_pairs = pd.read_parquet(health_poverty["pairs_path"]) if health_poverty else None
-    written = {
-        "matches": write_table(match_table(pairs, civil_recs, poverty_recs, "civil", "poverty", reveal_ids), folder, "matches"),
-        "inclusion_candidates": write_table(with_display(rules.inclusion_candidates(
+    # the rosters are read, and each list written, beside the work on the next (Parquet and Arrow release the GIL)
+    with ThreadPoolExecutor(2, thread_name_prefix="rules-io") as beside:
+        reading = [beside.submit(read_for_rules, ingest.records_path) for ingest in (civil, poverty)]
+        pairs = pd.read_parquet(civil_poverty["pairs_path"])
+        health_recs = read_for_rules(health.records_path) if health else None
+        hp_pairs = pd.read_parquet(health_poverty["pairs_path"]) if health_poverty else None
+        civil_recs, poverty_recs = (read.result() for read in reading)
+        writing = {"matches": beside.submit(write_table, match_table(pairs, civil_recs, poverty_recs, "civil", "poverty",
+                                                                      reveal_ids), folder, "matches")}
+        writing["inclusion_candidates"] = beside.submit(write_table, with_display(rules.inclusion_candidates(
             poverty_recs, civil_recs, pairs, policy, health_recs, hp_pairs), {"poverty": poverty_recs}, reveal_ids),
-            folder, "inclusion_candidates"),
-        "discrepancies": write_table(with_display(rules.discrepancies(civil_recs, poverty_recs, pairs, policy),
-                                                  {"civil": civil_recs, "poverty": poverty_recs}, reveal_ids),
-                                     folder, "discrepancies"),
-    }
-    return written
+            folder, "inclusion_candidates")
+        writing["discrepancies"] = beside.submit(write_table, with_display(rules.discrepancies(
+            civil_recs, poverty_recs, pairs, policy), {"civil": civil_recs, "poverty": poverty_recs}, reveal_ids),
+            folder, "discrepancies")
+        return {name: done.result() for name, done in writing.items()}
 
 
 def health_outputs(health: IngestResult, civil: IngestResult, poverty: IngestResult, health_civil: dict[str, Any],
