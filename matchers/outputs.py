@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -145,14 +146,18 @@ def write_table(frame: pd.DataFrame, folder: Path, stem: str, csv: bool = True) 
     csv_path = folder / f"{stem}.csv"
     written = [folder / f"{stem}.parquet"]
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    if csv:
-        # text columns are made Excel-safe from their Arrow form (converted once, for the Parquet file too)
-        text = {} if _left_to_pandas(frame, DUCKDB_CSV_ROWS) else _excel_safe_text(frame, table)
-        write_csv(excel_safe(frame, [c for c in frame.columns if c not in text]), csv_path, DUCKDB_CSV_ROWS, text)
-        written.append(csv_path)
-    # one chunk per column, as a frame of Python objects gives: the writer's pages follow the chunks, so a list
-    # read back from Parquet (in chunks of 131,072 rows) would otherwise be written in other bytes
-    pq.write_table(table.combine_chunks().replace_schema_metadata(None), folder / f"{stem}.parquet", compression="zstd")
+    with ThreadPoolExecutor(1, thread_name_prefix="parquet") as beside:
+        # one chunk per column, as a frame of Python objects gives: the writer's pages follow the chunks, so a list
+        # read back from Parquet (in chunks of 131,072 rows) would otherwise be written in other bytes. Written
+        # beside the CSV: both writers work without the GIL
+        parquet = beside.submit(pq.write_table, table.combine_chunks().replace_schema_metadata(None),
+                                folder / f"{stem}.parquet", compression="zstd")
+        if csv:
+            # text columns are made Excel-safe from their Arrow form (converted once, for the Parquet file too)
+            text = {} if _left_to_pandas(frame, DUCKDB_CSV_ROWS) else _excel_safe_text(frame, table)
+            write_csv(excel_safe(frame, [c for c in frame.columns if c not in text]), csv_path, DUCKDB_CSV_ROWS, text)
+            written.append(csv_path)
+        parquet.result()
     for path in written:
         os.chmod(path, FILE_MODE)
     return {"csv": csv_path.name, "parquet": f"{stem}.parquet", "rows": int(len(frame))}
