@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -395,6 +395,15 @@ class DistinctPairs:
 SHORT_VALUES = 6
 
 
+def _grouped_by(keys: np.ndarray, positions: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """The positions grouped by their key (small non-negative integers, such as lengths), keys ascending."""
+    order = np.argsort(keys, kind="stable")
+    counts = np.bincount(keys) if len(keys) else np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(counts)
+    for key in np.flatnonzero(counts):
+        yield int(key), positions[order[ends[key] - counts[key]:ends[key]]]
+
+
 def shares_a_character(store: ColumnStore, column: str, ul: np.ndarray, ur: np.ndarray) -> np.ndarray | None:
     """Per value pair: may the two values have a character in common? Exact for values of at
     most SHORT_VALUES characters (names); a longer value counts as sharing. None when most
@@ -410,9 +419,8 @@ def shares_a_character(store: ColumnStore, column: str, ul: np.ndarray, ur: np.n
     signature = np.bitwise_or.reduce(bits, axis=1)
     out = (lengths[ul] > width) | (lengths[ur] > width)
     maybe = np.flatnonzero(~out & ((signature[ul] & signature[ur]) != 0))
-    longer = np.maximum(lengths[ul[maybe]], lengths[ur[maybe]])
-    for read in range(1, width + 1):  # by the longer value's length: names of 3 compare 3 × 3 characters, not 6 × 6
-        group = maybe[longer == read]
+    # by the longer value's length (1 to width): names of 3 compare 3 × 3 characters, not 6 × 6
+    for read, group in _grouped_by(np.maximum(lengths[ul[maybe]], lengths[ur[maybe]]), maybe):
         for s in range(0, len(group), CHUNK):
             rows = group[s:s + CHUNK]
             a, b = mat[ul[rows], :read], mat[ur[rows], :read]
@@ -431,14 +439,12 @@ def diff_features(store: ColumnStore, column: str, ul: np.ndarray, ur: np.ndarra
     ndiff, first, second = np.full(k, -1, np.int32), np.zeros(k, np.int32), np.zeros(k, np.int32)
     same = np.flatnonzero(lengths[ul] == lengths[ur])
     # by length: two values of L characters can differ in their first L columns only (the matrix is
-    # as wide as the longest value: 11 characters for names, most of which have 3)
-    widths = lengths[ul[same]]  # a longer value than the matrix holds: the slice stops at its edge
-    order = np.argsort(widths, kind="stable")
-    counts = np.bincount(widths, minlength=1)
-    starts = np.cumsum(counts) - counts
-    ndiff[same[order[:counts[0]]]] = 0  # two empty values (first and second stay 0, as for no difference)
-    for width in np.flatnonzero(counts[1:]) + 1:
-        group = same[order[starts[width]:starts[width] + counts[width]]]
+    # as wide as the longest value: 11 characters for names, most of which have 3). A value longer
+    # than the matrix holds: the slice stops at its edge
+    for width, group in _grouped_by(lengths[ul[same]], same):
+        if width == 0:  # two empty values (first and second stay 0, as for no difference)
+            ndiff[group] = 0
+            continue
         for s in range(0, len(group), CHUNK):
             idx = group[s:s + CHUNK]
             diff = mat[ul[idx], :width] != mat[ur[idx], :width]
