@@ -42,7 +42,7 @@ def _load_jobs(rosters: dict[str, Path | None] | None = None, sheets: dict[str, 
     from flows.local_api import start_local_api
 
     api = start_local_api()
-    if rosters:  # before Prefect is imported (a second and a half): the rosters are the long part
+    if rosters:  # before Prefect is imported (1.3-1.5 s here): the rosters are the long part
         _standardise_ahead({kind: str(path) for kind, path in rosters.items() if path is not None}, sheets)
     import flows.jobs as jobs
 
