@@ -7,11 +7,13 @@ phones) are neither requested from GX nor kept in the summary or in the Data Doc
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import logging
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -354,6 +356,31 @@ def _quiet_gx() -> None:
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
 
+def _defer_scipy_stats() -> None:
+    """Have scipy.stats loaded when something first uses it, not when GX is imported.
+
+    Importing GX imports every core expectation; the KL-divergence one (which no suite here uses)
+    imports scipy.stats, about 480 modules: a third of GX's import time (2.2 -> 1.4 CPU-s here),
+    paid by every process that validates. The standard library's LazyLoader puts the module in
+    place unexecuted; its first attribute access runs it, so GX's KL-divergence check still works.
+    Only before GX or scipy.stats is imported; a no-op without scipy.
+    """
+    if "scipy.stats" in sys.modules or "great_expectations" in sys.modules:
+        return
+    try:
+        import scipy
+    except ImportError:
+        return
+    spec = importlib.util.find_spec("scipy.stats")
+    if spec is None or spec.loader is None:
+        return
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    stats = importlib.util.module_from_spec(spec)
+    sys.modules["scipy.stats"] = stats
+    spec.loader.exec_module(stats)
+    scipy.stats = stats  # `from scipy import stats` then finds it without the import system touching (loading) it
+
+
 def _context(docs_dir: Path | None) -> Any:
     """A fresh in-memory GX context: no analytics, no progress bars, our docs site or none."""
     import great_expectations as gx
@@ -523,6 +550,7 @@ def validate_records(
 
     _quiet_gx()
     with _GX_LOCK:
+        _defer_scipy_stats()
         _skip_batch_fingerprint()
         _match_regex_once_per_category()
         outcomes, index = _run_gx(kind, suite, runnable, frame, row_col, docs_dir)

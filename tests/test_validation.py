@@ -317,3 +317,26 @@ def test_validation_searches_categories_once_and_reports_the_same_rows(runs):
         summary = validate_records("civil", frame, None)
         assert _find(summary, "column_values_to_match_regex", "division_code").failing_rows == (9,)
         assert _find(summary, "column_values_to_match_regex", "monthly_amount").failing_rows == (52, 53)
+
+
+DEFERRED_STATS_CHECK = """
+import sys
+import pandas as pd
+from matchers.validation import validate_records
+frame = pd.DataFrame({"civil_row": [2, 3], "name": ["张三", "李四"]})
+summary = validate_records("civil", frame, None, build_docs=False)
+print(summary.row_count, "scipy.stats._stats_py" in sys.modules)
+from great_expectations.expectations.core import expect_column_kl_divergence_to_be_less_than as kl
+print(round(float(kl.stats.entropy([0.5, 0.5], [0.9, 0.1])), 6), "scipy.stats._stats_py" in sys.modules)
+"""
+
+
+def test_validating_does_not_load_scipy_stats_until_something_uses_it():
+    """GX's import would load scipy.stats for the KL-divergence check; validating must not, and the check must still work."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", DEFERRED_STATS_CHECK], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["2", "False", "0.510826", "True"]
