@@ -302,17 +302,21 @@ def current_county_code(codes: pd.Series) -> pd.Series:
     return result.astype(object).where(result.notna(), None)
 
 
+_CN_DIGIT_VALUES = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
+_CN_DIGIT_TEXT = str.maketrans({c: str(v) for c, v in _CN_DIGIT_VALUES.items()})
+_CN_MULTIPLIERS = {"十": 10, "百": 100, "千": 1000}
+
+
 def _cn_to_int(numeral: str) -> int:
     """Small Chinese numerals: 三 -> 3, 十五 -> 15, 二十三 -> 23, 一零一 -> 101, 两百 -> 200."""
-    digits = {c: i for i, c in enumerate("零一二三四五六七八九")} | {"〇": 0, "两": 2}
-    if not any(c in "十百千" for c in numeral):
-        return int("".join(str(digits[c]) for c in numeral))
+    if not any(c in _CN_MULTIPLIERS for c in numeral):
+        return int(numeral.translate(_CN_DIGIT_TEXT))
     total, current = 0, 0
     for char in numeral:
-        if char in digits:
-            current = digits[char]
+        if char in _CN_DIGIT_VALUES:
+            current = _CN_DIGIT_VALUES[char]
         else:
-            total += (current or 1) * {"十": 10, "百": 100, "千": 1000}[char]
+            total += (current or 1) * _CN_MULTIPLIERS[char]
             current = 0
     return total + current
 
