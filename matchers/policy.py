@@ -69,8 +69,11 @@ def inclusion_candidates(
 ) -> pd.DataFrame:
     """Poverty-roster people affected by the epidemic and not yet covered by assistance (item 4)."""
     rule = policy["inclusion"]
-    poverty, civil = _categories(poverty, CATEGORY_COLUMNS), _categories(civil, CATEGORY_COLUMNS)
-    health = _categories(health, CATEGORY_COLUMNS) if health is not None else None
+    # only the category columns read here are made text: a million rows' households cost a third of a second
+    poverty = _categories(poverty, ["household_type", "monitoring_category", "main_risks"]
+                          + (["household_id"] if health is not None else []))
+    civil = _categories(civil, ["assistance_type", "status"])
+    health = _categories(health, ["case_type"]) if health is not None else None
     people = poverty[["poverty_row", "household_id", "household_type", "monitoring_category", "main_risks"]].copy()
     codes, risk_lists = pd.factorize(people["main_risks"].fillna(""))  # a few distinct risk lists
     listed = np.array([rule["epidemic_risk"] in text.split("、") for text in risk_lists], dtype=bool)
@@ -109,7 +112,7 @@ def inclusion_candidates(
 def discrepancies(civil: pd.DataFrame, poverty: pd.DataFrame, civil_poverty_pairs: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
     """Matched pairs where the poverty roster's 低保/特困 flags disagree with civil 在保 status."""
     rule = policy["discrepancy"]
-    civil, poverty = _categories(civil, CATEGORY_COLUMNS), _categories(poverty, CATEGORY_COLUMNS)
+    civil, poverty = _categories(civil, ["assistance_type", "status"]), _categories(poverty, [c["field"] for c in rule["checks"]])
     active = policy["assisted"]["civil_active_status"]
     pairs = civil_poverty_pairs[["civil_row", "poverty_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row"
@@ -150,7 +153,8 @@ def relief_candidates(
     """One row per infected case in scope, with the relief route and the flags (item 5)."""
     rule = policy["relief"]
     assisted = policy["assisted"]
-    health, civil, poverty = (_categories(f, CATEGORY_COLUMNS) for f in (health, civil, poverty))
+    health, civil = _categories(health, ["case_type", "outcome"]), _categories(civil, ["assistance_type", "status"])
+    poverty = _categories(poverty, ["household_type"])
     cases = health.loc[health["case_type"].isin(rule["case_types"])].copy()
     civil_link = _best_link(health_civil_pairs, "civil_row")[["health_row", "civil_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row", how="left")
@@ -197,7 +201,8 @@ def household_members(
     policy: dict[str, Any],
 ) -> pd.DataFrame:
     """Every member of each matched infected case's household, the case included."""
-    health, civil, poverty = (_categories(f, CATEGORY_COLUMNS) for f in (health, civil, poverty))
+    health = _categories(health, ["case_type"])
+    civil, poverty = (_categories(f, ["household_id", "relationship"]) for f in (civil, poverty))
     cases = health.loc[health["case_type"].isin(policy["relief"]["case_types"]), ["health_row"]]
     frames = []
     for pairs, roster, row in ((health_civil_pairs, civil, "civil_row"), (health_poverty_pairs, poverty, "poverty_row")):
