@@ -94,9 +94,18 @@ def installation_secret(home: Path) -> bytes:
     path = home / "person.key"
     if not path.exists():
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(secrets.token_hex(32))
+        # written aside, then linked into place: another thread or process making the key at the same time
+        # either finds it complete or keeps its own, never reads a half-written one or replaces it
+        partial = home / f".person.key.{secrets.token_hex(8)}"
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                handle.write(secrets.token_hex(32))
+            os.link(partial, path)
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink(missing_ok=True)
     return path.read_text().strip().encode("ascii")
 
 

@@ -323,3 +323,26 @@ def test_work_once_stored_reads_the_run_in_the_store(tmp_path):
         annotate_with_history(folder, store, once_stored=count_items)
     annotate_with_history(folder, store, once_stored=count_items)  # recorded already: nothing to store first
     assert seen == [1, 2, 2]
+
+
+def test_threads_making_the_installation_key_at_once_all_get_the_same_one(tmp_path):
+    """A new installation's first run reads both rosters' identities in two threads: each must use one and the same key."""
+    import threading
+
+    from matchers.privacy import installation_secret
+
+    for attempt in range(20):
+        home = tmp_path / f"home{attempt}"
+        start, keys = threading.Barrier(6), []
+
+        def make() -> None:
+            start.wait()
+            keys.append(installation_secret(home))
+
+        threads = [threading.Thread(target=make) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(keys) == 6 and len(set(keys)) == 1 and len(keys[0]) == 64
+        assert [p.name for p in home.iterdir()] == ["person.key"] and (home / "person.key").stat().st_mode & 0o777 == 0o600
