@@ -341,8 +341,7 @@ def _mark_history(out_dir: Path, store_path: str | Path | None, run_id: str, rec
             if not parquet.is_file():
                 continue
             frame = frames[table] if table in frames else pd.read_parquet(parquet)
-            items = (_stored_items(con, run_id, table) if recorded is None
-                     else recorded.items[recorded.items["table_name"] == table].reset_index(drop=True))
+            items = _stored_items(con, run_id, table) if recorded is None else recorded.table_items[table]
             previous_items = _stored_items(con, before, table) if before else None
             previous = set(previous_items["identity"]) if previous_items is not None else None
             history = _history(items, decisions[decisions["table_name"] == table], table, previous)

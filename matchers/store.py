@@ -489,7 +489,12 @@ class RunRecord:
     out_dir: str
     tables: list[tuple[str, str, int, str]]
     inputs: pd.DataFrame
-    items: pd.DataFrame | None
+    table_items: dict[str, pd.DataFrame]  # per list, in the order stored: its rows' items (table_name, row_key, …)
+
+    @property
+    def items(self) -> pd.DataFrame | None:
+        """Every list's items in one frame (None if there is no list)."""
+        return _stacked(list(self.table_items.values())) if self.table_items else None
 
     def store(self, store_path: str | Path | None = None) -> None:
         """One transaction; a run already recorded (by another process meanwhile) is left as it is."""
@@ -510,8 +515,11 @@ class RunRecord:
                     con.execute("INSERT INTO run_inputs SELECT ?, kind, sha256, rows_used, records_path FROM new_inputs",
                                 [self.run_id])
                     con.unregister("new_inputs")
-                if self.items is not None and len(self.items):
-                    con.register("new_items", pa.Table.from_pandas(self.items, preserve_index=False))
+                # list by list, in order: the same rows as the lists stacked, without a frame of them all being made
+                for items in self.table_items.values():
+                    if not len(items):
+                        continue
+                    con.register("new_items", pa.Table.from_pandas(items, preserve_index=False))
                     con.execute("""
                         INSERT INTO items SELECT ?, ?, ?, table_name, row_key, identity,
                             civil_row, poverty_row, health_row, civil_person, poverty_person, health_person,
@@ -544,17 +552,17 @@ def run_record(out_dir: str | Path, final_dir: str | Path | None = None,
             values = pd.to_numeric(frame[column], errors="coerce").dropna().astype("int64").unique()
             referenced.setdefault(column[:-4], []).append(values)
     identities = load_identities(manifest, rows={k: pd.unique(np.concatenate(v)) for k, v in referenced.items()})
-    frames, stored_tables = [], []
+    frames, stored_tables = {}, []
     for table, frame in read.items():
         items = table_items(frame, table, identities)
         items.insert(0, "table_name", table)
-        frames.append(items)
+        frames[table] = items
         stored_tables.append((run_id, table, len(frame), ATTR_SEPARATOR.join(checked_columns(frame, table))))
     inputs = pd.DataFrame([{"kind": e["kind"], "sha256": e["sha256"], "rows_used": e.get("rows_used"),
                             "records_path": str(_find_records(e, state_home()) or "")} for e in manifest.get("inputs", [])])
     return RunRecord(run_id=run_id, job=job, period=period, manifest=manifest,
                      out_dir=str(Path(final_dir).resolve() if final_dir else out_dir), tables=stored_tables,
-                     inputs=inputs, items=_stacked(frames) if frames else None)
+                     inputs=inputs, table_items=frames)
 
 
 def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:

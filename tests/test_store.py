@@ -325,6 +325,30 @@ def test_work_once_stored_reads_the_run_in_the_store(tmp_path):
     assert seen == [1, 2, 2]
 
 
+def test_a_run_stores_its_lists_items_list_by_list_as_the_stacked_items(tmp_path, monkeypatch):
+    """Items are stored per list (no frame of all of them is made); the store must hold the stacked items, in order,
+    also where a column is all missing in one list and set in another (bucket, county)."""
+    from matchers.store import run_record
+
+    monkeypatch.setenv("RELIEFMATCH_HOME", str(tmp_path / "home"))
+    recs = {"civil": records("civil", [(ID_A, "李淑芬", "220102"), (ID_B, "王建国", "220381")]),
+            "poverty": records("poverty", [(ID_A, "李淑芬", "220102"), (None, "金光日", "222401"), (ID_C, "朴正", "222401")])}
+    matches = pd.DataFrame({"civil_row": [1, 2], "poverty_row": [1, 3], "match_probability": [0.99, 0.51],
+                            "match_method": ["id_exact", "fuzzy"], "review_required": [False, True], "explanation": ["", ""]})
+    candidates = inclusion([2, 3], ["因疫致贫", "因疫返贫"]).assign(policy_bucket=["", "监测户"])
+    folder = make_run(tmp_path / "run", "crosscheck", "2026-10", recs, {"matches": matches, "inclusion_candidates": candidates})
+    record = run_record(folder)
+    assert list(record.table_items) == ["matches", "inclusion_candidates"]
+    store = tmp_path / "h.duckdb"
+    record.store(store)
+    with connect(store) as con:
+        stored = con.execute("SELECT * EXCLUDE (run_id, job, period) FROM items").df()
+    expected = pa.Table.from_pandas(record.items, preserve_index=False).to_pandas()[stored.columns]
+    assert len(stored) == 4
+    assert stored.astype(object).where(stored.notna(), None).values.tolist() == \
+        expected.astype(object).where(expected.notna(), None).values.tolist()
+
+
 def test_threads_making_the_installation_key_at_once_all_get_the_same_one(tmp_path):
     """A new installation's first run reads both rosters' identities in two threads: each must use one and the same key."""
     import threading
