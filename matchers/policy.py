@@ -112,11 +112,12 @@ def inclusion_candidates(
 def discrepancies(civil: pd.DataFrame, poverty: pd.DataFrame, civil_poverty_pairs: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
     """Matched pairs where the poverty roster's 低保/特困 flags disagree with civil 在保 status."""
     rule = policy["discrepancy"]
-    civil, poverty = _categories(civil, ["assistance_type", "status"]), _categories(poverty, [c["field"] for c in rule["checks"]])
+    fields = [check["field"] for check in rule["checks"]]
+    civil, poverty = _categories(civil, ["assistance_type", "status"]), _categories(poverty, fields)
     active = policy["assisted"]["civil_active_status"]
     pairs = civil_poverty_pairs[["civil_row", "poverty_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row"
-    ).merge(poverty[["poverty_row"] + [c["field"] for c in rule["checks"]]], on="poverty_row")
+    ).merge(poverty[["poverty_row", *fields]], on="poverty_row")
     frames = []
     for check in rule["checks"]:
         civil_yes = pairs["assistance_type"].isin(check["civil_categories"]) & (pairs["status"] == active)

@@ -458,20 +458,13 @@ def record_run(out_dir: str | Path, store_path: str | Path | None = None, final_
     once moved into place (when recording from a staging folder), so a later run finds it.
     tables: the run's lists as the caller has already read them (a million matches take seconds to read).
     """
-    return record_run_items(out_dir, store_path, final_dir, tables)[0]
-
-
-def record_run_items(out_dir: str | Path, store_path: str | Path | None = None, final_dir: str | Path | None = None,
-                     tables: dict[str, pd.DataFrame] | None = None) -> tuple[str, pd.DataFrame | None]:
-    """record_run, also returning the rows it stored (table_name, row_key, identity, …; None if already recorded
-    or no list was found), so that a caller marking the run's history need not read them back."""
     run_id = run_id_of(Path(out_dir).resolve())
     with connect(store_path) as con:
         if is_recorded(con, run_id):
-            return run_id, None
+            return run_id
     record = run_record(out_dir, final_dir, tables)
     record.store(store_path)
-    return record.run_id, record.items
+    return record.run_id
 
 
 def is_recorded(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
