@@ -578,3 +578,25 @@ def test_pairs_compared_region_by_region_in_other_processes_change_nothing(roste
     assert len(recording.tasks) > len({frozenset(p) for p in prefectures}) > 2  # several regions, some split
     assert all(len(p) <= 1 for p in prefectures)  # a task holds one region's records only
     assert all(len(task[0]) < len(left) for task in recording.tasks)
+
+
+def test_frequency_u_is_the_exactly_rounded_sum_whatever_the_cores():
+    """u of an exact level from value frequencies: the correctly rounded Σ p_left·p_right.
+
+    A BLAS dot product splits long vectors among the machine's cores, so its last bits (and the
+    weights written from them) changed with the core count."""
+    import math
+
+    from matchers.linkage.comparisons import ColumnStore
+    from matchers.linkage.scoring import _exact_u_from_frequencies
+
+    rng = np.random.default_rng(7)
+    values = [f"v{i}" for i in range(200_000)]
+    left = pd.DataFrame({"c": rng.choice(values, 600_000)})
+    right = pd.DataFrame({"c": rng.choice(values, 400_000)})
+    right.loc[rng.choice(len(right), 1000, replace=False), "c"] = None  # missing values are not counted
+    store = ColumnStore(left, right)
+    enc = store.get("c")
+    p_left = np.bincount(enc.left[enc.left >= 0], minlength=enc.size) / (enc.left >= 0).sum()
+    p_right = np.bincount(enc.right[enc.right >= 0], minlength=enc.size) / (enc.right >= 0).sum()
+    assert _exact_u_from_frequencies(store, "c") == math.fsum((p_left * p_right).tolist())

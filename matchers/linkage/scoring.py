@@ -6,6 +6,7 @@ the prior it learns is the prior over all left×right pairs, consistent with ran
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -38,14 +39,19 @@ def sample_pairs(n_left: int, n_right: int, size: int, seed: int) -> tuple[np.nd
 
 
 def _exact_u_from_frequencies(store: ColumnStore, column: str) -> float | None:
-    """P(two random non-missing values agree) = Σ p_left(v)·p_right(v)."""
+    """P(two random non-missing values agree) = Σ p_left(v)·p_right(v), summed exactly.
+
+    Not np.dot: OpenBLAS splits a long dot product among the machine's cores, so its last bits,
+    and the weights written from them, would depend on how many cores ran the job.
+    """
     enc = store.get(column)
     n = enc.size
     left = np.bincount(enc.left[enc.left >= 0], minlength=n).astype(np.float64)
     right = np.bincount(enc.right[enc.right >= 0], minlength=n).astype(np.float64)
     if left.sum() == 0 or right.sum() == 0:
         return None
-    return float(np.dot(left / left.sum(), right / right.sum()))
+    both = (left > 0) & (right > 0)  # the other products are 0
+    return math.fsum(((left[both] / left.sum()) * (right[both] / right.sum())).tolist())
 
 
 def estimate_u(store: ColumnStore, settings: LinkageSettings, n_left: int, n_right: int) -> dict[str, np.ndarray]:
