@@ -43,7 +43,11 @@ def _vocabulary() -> dict[str, list[str]]:
 
 
 def _period_items(con, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Candidate rows of the period: the latest cross-check; every health run, latest row per person."""
+    """Candidate rows of the period: the latest cross-check; every health run, latest row per person.
+
+    A person listed twice in one run (an ID entered twice in a roster) counts once, at the first of their
+    rows: ordered by run alone, DuckDB could keep either, and a county's count change from one report to the next.
+    """
     runs = con.execute("SELECT run_id, job, period, seq, recorded_at, out_dir FROM runs WHERE period = ? ORDER BY seq",
                        [period]).df()
     if runs.empty:
@@ -54,7 +58,8 @@ def _period_items(con, period: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         SELECT i.*, r.seq FROM items i JOIN runs r USING (run_id)
         WHERE (i.run_id IN (SELECT unnest(?::VARCHAR[])) AND i.table_name IN ('inclusion_candidates', 'discrepancies'))
            OR (i.run_id IN (SELECT unnest(?::VARCHAR[])) AND i.table_name = 'relief_candidates')
-        QUALIFY row_number() OVER (PARTITION BY i.table_name, i.identity ORDER BY r.seq DESC) = 1
+        QUALIFY row_number() OVER (PARTITION BY i.table_name, i.identity
+                                   ORDER BY r.seq DESC, i.civil_row, i.poverty_row, i.health_row, i.row_key) = 1
     """, [latest_cross, health]).df()
     decisions = con.execute("""
         SELECT job, table_name, identity, conclusion FROM decisions

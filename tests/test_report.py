@@ -93,3 +93,17 @@ def test_svg_bars_escape_and_scale():
 def test_period_without_runs_is_a_clear_error(store):
     with pytest.raises(StoreError, match="no recorded runs for 2026-12"):
         period_summary("2026-12", store)
+
+
+def test_one_person_listed_twice_is_counted_where_its_first_row_is(tmp_path, monkeypatch):
+    """Two rows of one list for the same person (an ID entered twice in a roster): the report keeps the one
+    with the lower row numbers, whatever order DuckDB meets them in, so the same store gives the same counts."""
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    store = tmp_path / "h.duckdb"
+    poverty = records("poverty", [(IDS[0], "甲", "220381"), (IDS[0], "甲", "220202")])
+    table = inclusion([2, 1], ["因疫返贫", "因疫返贫"])  # the second row first: items are stored in list order
+    annotate_with_history(make_run(tmp_path / "cross", "crosscheck", "2026-11", {"poverty": poverty},
+                                   {"inclusion_candidates": table}), store)
+    pref = period_summary("2026-11", store).prefectures.set_index("市州")
+    assert pref.loc["合计", "纳入救助候选"] == 1
+    assert pref.loc["长春市", "纳入救助候选"] == 1  # poverty row 1: 220381 (公主岭, 长春), not row 2's 吉林市
