@@ -44,6 +44,7 @@ def _category_text(series: pd.Series) -> pd.Series:
 
 CATEGORY_COLUMNS = ["assistance_type", "status", "household_type", "monitoring_category", "main_risks",
                     "receives_dibao", "receives_tekun", "case_type", "outcome", "household_id", "relationship"]
+CIVIL_STATUS_COLUMNS = ["assistance_type", "status"]  # what says whether a civil record is assisted
 
 
 def _review_columns(frame: pd.DataFrame, policy: dict[str, Any]) -> pd.DataFrame:
@@ -72,7 +73,7 @@ def inclusion_candidates(
     # only the category columns read here are made text: a million rows' households cost a third of a second
     poverty = _categories(poverty, ["household_type", "monitoring_category", "main_risks"]
                           + (["household_id"] if health is not None else []))
-    civil = _categories(civil, ["assistance_type", "status"])
+    civil = _categories(civil, CIVIL_STATUS_COLUMNS)
     health = _categories(health, ["case_type"]) if health is not None else None
     people = poverty[["poverty_row", "household_id", "household_type", "monitoring_category", "main_risks"]].copy()
     codes, risk_lists = pd.factorize(people["main_risks"].fillna(""))  # a few distinct risk lists
@@ -113,7 +114,7 @@ def discrepancies(civil: pd.DataFrame, poverty: pd.DataFrame, civil_poverty_pair
     """Matched pairs where the poverty roster's 低保/特困 flags disagree with civil 在保 status."""
     rule = policy["discrepancy"]
     fields = [check["field"] for check in rule["checks"]]
-    civil, poverty = _categories(civil, ["assistance_type", "status"]), _categories(poverty, fields)
+    civil, poverty = _categories(civil, CIVIL_STATUS_COLUMNS), _categories(poverty, fields)
     active = policy["assisted"]["civil_active_status"]
     pairs = civil_poverty_pairs[["civil_row", "poverty_row"]].merge(
         civil[["civil_row", "assistance_type", "status"]], on="civil_row"
@@ -154,7 +155,7 @@ def relief_candidates(
     """One row per infected case in scope, with the relief route and the flags (item 5)."""
     rule = policy["relief"]
     assisted = policy["assisted"]
-    health, civil = _categories(health, ["case_type", "outcome"]), _categories(civil, ["assistance_type", "status"])
+    health, civil = _categories(health, ["case_type", "outcome"]), _categories(civil, CIVIL_STATUS_COLUMNS)
     poverty = _categories(poverty, ["household_type"])
     cases = health.loc[health["case_type"].isin(rule["case_types"])].copy()
     civil_link = _best_link(health_civil_pairs, "civil_row")[["health_row", "civil_row"]].merge(

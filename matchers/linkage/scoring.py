@@ -48,10 +48,11 @@ def _exact_u_from_frequencies(store: ColumnStore, column: str) -> float | None:
     n = enc.size
     left = np.bincount(enc.left[enc.left >= 0], minlength=n).astype(np.float64)
     right = np.bincount(enc.right[enc.right >= 0], minlength=n).astype(np.float64)
-    if left.sum() == 0 or right.sum() == 0:
+    left_total, right_total = left.sum(), right.sum()
+    if left_total == 0 or right_total == 0:
         return None
     both = (left > 0) & (right > 0)  # the other products are 0
-    return math.fsum(((left[both] / left.sum()) * (right[both] / right.sum())).tolist())
+    return math.fsum(((left[both] / left_total) * (right[both] / right_total)).tolist())
 
 
 def estimate_u(store: ColumnStore, settings: LinkageSettings, n_left: int, n_right: int) -> dict[str, np.ndarray]:
