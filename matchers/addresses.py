@@ -76,6 +76,8 @@ _VILLAGE_CANON = {
     "居民委员会": "居委会",
 }
 _PLACE_MAX = 8
+_AFTER_TOWN_IN_STREET = frozenset("路街道巷村")  # 新乡路, 古镇街: a street named after a place
+_AFTER_VILLAGE_IN_STREET = frozenset("路街道巷")
 _SUFFIX_CHARACTERS = "街道办事处镇乡苏木村民委员会社区居"  # a place name is more than its suffix words
 _NO_DIGITS = re.compile(r"[0-9#\-号]")
 _FOREIGN_PREFECTURE = re.compile(r"^([^\d#\-]{1,6}?(?:市|自治州|地区|盟))")
@@ -108,15 +110,16 @@ class _Divisions:
 
 @dataclass(frozen=True)
 class _AliasShape:
-    """Alias lengths (longest first) and two-character starts of a table: most lookups end at the start check."""
+    """A table's aliases of two or more characters by their first two, longest first: a lookup tries only those."""
 
-    lengths: tuple[int, ...]
-    starts: frozenset[str]
+    by_start: dict[str, tuple[tuple[str, _Alias], ...]]
 
     @classmethod
     def of(cls, table: dict[str, _Alias]) -> "_AliasShape":
-        usable = [alias for alias in table if len(alias) >= 2]
-        return cls(tuple(sorted({len(a) for a in usable}, reverse=True)), frozenset(a[:2] for a in usable))
+        by_start: dict[str, list[tuple[str, _Alias]]] = {}
+        for alias in sorted((a for a in table if len(a) >= 2), key=len, reverse=True):
+            by_start.setdefault(alias[:2], []).append((alias, table[alias]))
+        return cls({start: tuple(aliases) for start, aliases in by_start.items()})
 
 
 def load_divisions() -> list[dict[str, str]]:
@@ -248,20 +251,14 @@ def _divisions() -> _Divisions:
     return d
 
 
-def _match_prefix(text: str, table: dict[str, _Alias], shape: _AliasShape) -> tuple[str, _Alias] | None:
+def _match_prefix(text: str, shape: _AliasShape) -> tuple[str, _Alias] | None:
     """Longest alias at the start of text; a bare alias must not run into a street or suffix."""
-    if text[:2] not in shape.starts:
-        return None
-    size = len(text)
-    for length in shape.lengths:
-        if length > size:
-            continue
-        alias = table.get(text[:length])
-        if alias is None:
-            continue
-        if alias.bare and size > length and text[length] in _BARE_GUARD:
-            continue
-        return text[:length], alias
+    for alias, entry in shape.by_start.get(text[:2], ()):
+        if text.startswith(alias):
+            size = len(alias)
+            if entry.bare and len(text) > size and text[size] in _BARE_GUARD:
+                continue
+            return alias, entry
     return None
 
 
@@ -346,9 +343,9 @@ def _take_place(text: str, suffixes: re.Pattern[str], kind: str) -> tuple[str | 
             continue
         following = text[m.end() : m.end() + 1]
         suffix = m.group(0)
-        if kind == "town" and (following in set("路街道巷村") and suffix in ("乡", "镇")):
+        if kind == "town" and (following in _AFTER_TOWN_IN_STREET and suffix in ("乡", "镇")):
             continue
-        if kind == "village" and suffix == "村" and following in set("路街道巷"):
+        if kind == "village" and suffix == "村" and following in _AFTER_VILLAGE_IN_STREET:
             continue
         if suffixes.match(text, m.end()):
             continue
@@ -383,18 +380,18 @@ def _parse_division(text: str) -> _Division:
     prefecture_code_ = None
     foreign = False
 
-    hit = _match_prefix(text, d.provinces, d.province_shape)
+    hit = _match_prefix(text, d.province_shape)
     if hit:
         province = hit[1].codes[0]
         text = text[len(hit[0]) :]
         foreign = province != JILIN_PROVINCE
     if not foreign:
-        hit = _match_prefix(text, d.prefectures, d.prefecture_shape)
+        hit = _match_prefix(text, d.prefecture_shape)
         if hit:
             prefecture_code_ = hit[1].codes[0]
             prefecture = d.current_name[prefecture_code_]
             text = text[len(hit[0]) :]
-        hit = _match_prefix(text, d.counties, d.county_shape)
+        hit = _match_prefix(text, d.county_shape)
         if hit:
             code = _resolve_county(hit[1], prefecture_code_)
             county = (d.current_name.get(code) or d.latest_name.get(code)) if code else hit[0]
@@ -568,18 +565,68 @@ def address_columns(raw: pd.Series) -> dict[str, pa.Array]:
     Arrow. Splitting there changes nothing: no place name the parser reads contains a digit.
     """
     heads, tails = split_at_first_number(_clean_vectorised(raw))
-    columns = per_distinct_text(heads, _parse_texts, ADDRESS_COLUMNS)
+    encoded = pc.dictionary_encode(heads)
+    divisions, places, head_division, head_place = _parse_heads(encoded.dictionary.to_pylist())
+    head = pc.fill_null(encoded.indices, len(head_division)).to_numpy()  # a NULL address: entry 0 of both tables
+    row_division = pa.array(np.append(head_division, 0)[head])
+    row_place = pa.array(np.append(head_place, 0)[head])
+    columns = {name: pa.array(values, type=pa.string()).take(row_division)
+               for name, values in zip(ADDRESS_COLUMNS[:4], zip(*divisions))}
+    town, village, detail = (pa.array(values, type=pa.string()) for values in zip(*places))
+    columns |= {"addr_town": town.take(row_place), "addr_village": village.take(row_place),
+                "addr_detail": detail.take(row_place)}
+    # addr_norm: the division's names, the town and village, then the detail; NULL when all are missing
+    division_names = pa.array(["".join(p for p in division[:3] if p) for division in divisions], type=pa.string())
+    prefix = pc.binary_join_element_wise(division_names.take(row_division), _joined(town, village).take(row_place), "")
+    norm = pc.binary_join_element_wise(prefix, pc.fill_null(columns["addr_detail"], ""), "")
+    norm = pc.if_else(pc.equal(norm, ""), pa.scalar(None, pa.string()), norm)
     tail_codes = pc.dictionary_encode(tails)
     tail_norm = pa.array(_normalise_tails(tail_codes.dictionary), type=pa.string()).take(tail_codes.indices)
     has_tail = pc.not_equal(tail_norm, "")
     if pc.any(has_tail).as_py():
-        for column in ("addr_detail", "addr_norm"):
-            current = columns[column]
-            joined = pc.binary_join_element_wise(pc.fill_null(current, ""), tail_norm, "")
-            # a room number right after a 单元 that ended the head: the one rule that spans the split
-            joined = pc.replace_substring_regex(joined, *_ROOM_AFTER_UNIT_RE2)
-            columns[column] = pc.if_else(has_tail, joined, current)
+        joined = pc.binary_join_element_wise(pc.fill_null(columns["addr_detail"], ""), tail_norm, "")
+        # a room number right after a 单元 that ended the head: the one rule that spans the split. A place name
+        # never ends in 单元 nor holds a digit, so the rule changes the detail, never the names before it
+        joined = pc.replace_substring_regex(joined, *_ROOM_AFTER_UNIT_RE2)
+        columns["addr_detail"] = pc.if_else(has_tail, joined, columns["addr_detail"])
+        norm = pc.if_else(has_tail, pc.binary_join_element_wise(prefix, joined, ""), norm)
+    columns["addr_norm"] = norm
     return columns
+
+
+def _joined(*parts: pa.Array) -> pa.Array:
+    """Each row's parts joined, a missing part as nothing."""
+    return pc.binary_join_element_wise(*parts, "", null_handling="replace", null_replacement="")
+
+
+_NO_DIVISION: tuple[str | None, ...] = (None,) * 4  # province, prefecture, county, county code
+_NO_PLACES: tuple[str | None, ...] = (None,) * 3  # town, village, detail
+
+
+def _parse_heads(texts: list[str]) -> tuple[list[tuple], list[tuple], np.ndarray, np.ndarray]:
+    """Each distinct cleaned head's division and places, as numbers into two tables (entry 0: all None).
+
+    A province's addresses spell a few hundred divisions, and the same town, village and street
+    follow many spellings of one county: the columns are taken from these tables, not made of a
+    tuple per head.
+    """
+    divisions: dict[tuple, int] = {_NO_DIVISION: 0}
+    place_of: dict[str, int] = {}
+    places = [_NO_PLACES]
+    head_division, head_place = [], []
+    for text in texts:
+        if not text:
+            head_division.append(0)
+            head_place.append(0)
+            continue
+        province, prefecture, county, code, rest = _parse_division(text)
+        head_division.append(divisions.setdefault((province, prefecture, county, code), len(divisions)))
+        place = place_of.get(rest)
+        if place is None:
+            place = place_of[rest] = len(places)
+            places.append(_parse_places(rest))
+        head_place.append(place)
+    return list(divisions), places, np.array(head_division, dtype=np.int64), np.array(head_place, dtype=np.int64)
 
 
 def standardise_addresses(raw: pd.Series) -> pd.DataFrame:
