@@ -424,15 +424,27 @@ def _parse_division(text: str) -> _Division:
     return (province, prefecture, county, code, text)
 
 
-def _parse_places(rest: str) -> tuple[str | None, str | None, str | None]:
-    """Town, village and normalised detail of what follows the county."""
+def _parse_places(rest: str, after_town: dict[str, tuple[str | None, str | None]] | None = None
+                  ) -> tuple[str | None, str | None, str | None]:
+    """Town, village and normalised detail of what follows the county.
+
+    after_town: village and detail already read, by the text after the town (a town's villages
+    and their 组/社 repeat under every spelling of the town and county); filled in as they are read.
+    """
     town, rest = _take_place(rest, _TOWN_SUFFIX, "town")
-    village, rest = _take_place(rest, _VILLAGE_SUFFIX, "village")
-    return town, village, normalise_detail(rest) or None
+    known = after_town.get(rest) if after_town is not None else None
+    if known is None:
+        village, detail = _take_place(rest, _VILLAGE_SUFFIX, "village")
+        known = (village, normalise_detail(detail) or None)
+        if after_town is not None:
+            after_town[rest] = known
+    return (town, *known)
 
 
-def _assemble(division: _Division, places: tuple[str | None, str | None, str | None]) -> tuple[str | None, ...]:
-    province, prefecture, county, code, _ = division
+def _assemble(division: tuple[str | None, ...], places: tuple[str | None, str | None, str | None]
+              ) -> tuple[str | None, ...]:
+    """ADDRESS_COLUMNS from a division's (province, prefecture, county, county code, ...) and its places."""
+    province, prefecture, county, code = division[:4]
     town, village, detail = places
     norm = "".join(p for p in (province, prefecture, county, town, village, detail) if p) or None
     return (province, prefecture, county, code, town, village, detail, norm)
@@ -448,25 +460,9 @@ def parse_address(raw: str) -> tuple[str | None, ...]:
 
 
 def _parse_texts(texts: list[str]) -> list[tuple[str | None, ...]]:
-    """The ADDRESS_COLUMNS values of each distinct cleaned text (all None for an empty one).
-
-    Two levels of distinct values: the division part is read once per text, the town/village/detail
-    part once per distinct remainder (the same streets follow many spellings of the same county).
-    """
-    places: dict[str, tuple[str | None, str | None, str | None]] = {}
-    empty = (None,) * len(ADDRESS_COLUMNS)
-    rows = []
-    for text in texts:
-        if not text:
-            rows.append(empty)
-            continue
-        division = _parse_division(text)
-        rest = division[-1]
-        parsed = places.get(rest)
-        if parsed is None:
-            parsed = places[rest] = _parse_places(rest)
-        rows.append(_assemble(division, parsed))
-    return rows
+    """The ADDRESS_COLUMNS values of each distinct cleaned text (all None for an empty one)."""
+    divisions, places, head_division, head_place = _parse_heads(texts)
+    return [_assemble(divisions[d], places[p]) for d, p in zip(head_division.tolist(), head_place.tolist())]
 
 
 def _parse_uniques(raw: pd.Series, cleaned: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -613,6 +609,7 @@ def _parse_heads(texts: list[str]) -> tuple[list[tuple], list[tuple], np.ndarray
     divisions: dict[tuple, int] = {_NO_DIVISION: 0}
     place_of: dict[str, int] = {}
     places = [_NO_PLACES]
+    after_town: dict[str, tuple[str | None, str | None]] = {}
     head_division, head_place = [], []
     for text in texts:
         if not text:
@@ -624,7 +621,7 @@ def _parse_heads(texts: list[str]) -> tuple[list[tuple], list[tuple], np.ndarray
         place = place_of.get(rest)
         if place is None:
             place = place_of[rest] = len(places)
-            places.append(_parse_places(rest))
+            places.append(_parse_places(rest, after_town))
         head_place.append(place)
     return list(divisions), places, np.array(head_division, dtype=np.int64), np.array(head_place, dtype=np.int64)
 
