@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pandas as pd
 
 import schemas
-from matchers.columnar import per_distinct_text, python_frame
+from matchers.columnar import python_frame
 from schemas.readers import arrow_strings
 
 JILIN_PROVINCE = "吉林省"

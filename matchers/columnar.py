@@ -1,7 +1,7 @@
 """Reading a standardised roster's Parquet columns, its repeated text as Arrow dictionaries."""
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -43,20 +43,6 @@ def to_pandas(table: pa.Table, arrow_text: Collection[str] | None = ()) -> pd.Da
     for column in sorted(text, key=table.column_names.index):  # put in place: reordering copies every column
         frame.insert(table.column_names.index(column), column, pd.arrays.ArrowExtensionArray(table.column(column)))
     return frame
-
-
-def per_distinct_text(values: pa.Array, describe: Callable[[list], list[tuple]],
-                      names: Sequence[str | None]) -> dict[str, pa.Array]:
-    """Fields of each row's value as Arrow text, with describe run once per distinct value: no Python string per row.
-
-    describe gets the distinct values as Python text and returns a tuple per value, a field per name
-    (None: a field not kept). A NULL row has every field NULL.
-    """
-    encoded = pc.dictionary_encode(values)
-    rows = describe(encoded.dictionary.to_pylist())
-    row_of = pc.fill_null(encoded.indices, len(rows))
-    return {name: pa.array([row[i] for row in rows] + [None], type=pa.string()).take(row_of)
-            for i, name in enumerate(names) if name is not None}
 
 
 def python_frame(columns: Mapping[str, pa.Array], index: pd.Index) -> pd.DataFrame:

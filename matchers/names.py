@@ -18,11 +18,11 @@ import numpy as np
 import opencc
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 import schemas
-from matchers.columnar import per_distinct_text
 
 DOT = "\u00b7"
 SIMILAR_THRESHOLD = 0.5
@@ -191,53 +191,59 @@ def _standardise_one(raw: object) -> tuple[str | None, ...]:
     return (original, norm, name_pinyin_key(norm), norm.replace(DOT, ""), surname, given)
 
 
-_PLAIN_HAN_NAME = re.compile(r"[\u4e00-\u9fff]{2,4}")
+_PLAIN_HAN_NAME = "^[\u4e00-\u9fff]{2,4}$"
+NAME_TEXT_COLUMNS = NAME_COLUMNS[1:]  # what name_columns gives: the name itself is the roster's
 
 
-def _plain_han(value: object) -> bool:
-    """A 2-4 character Han name with nothing to clean and a plain single-character surname."""
-    if not isinstance(value, str) or not _PLAIN_HAN_NAME.fullmatch(value):
-        return False
-    return value[0] not in protected_surnames()
+def _plain_han(values: pa.Array) -> np.ndarray:
+    """Per value: a 2-4 character Han name with nothing to clean and a plain single-character surname."""
+    han = pc.fill_null(pc.match_substring_regex(values, _PLAIN_HAN_NAME), False)
+    protected = pc.is_in(pc.utf8_slice_codeunits(values, 0, 1), value_set=pa.array(sorted(protected_surnames()), pa.string()))
+    return np.asarray(pc.and_kleene(han, pc.invert(protected)), dtype=bool)
 
 
-def _compound_surname(norm: str) -> bool:
-    return any(len(norm) > n and norm[:n] in surnames for n, surnames in _compound_surnames())
+def _missing_if_empty(text: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def _standardise_plain(values: list[str]) -> list[tuple[str | None, ...]]:
-    """_standardise_one for plain Han names, in batch: one OpenCC call, pinyin per character.
+def _plain_name_columns(originals: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """name_columns of plain Han names (_plain_han) in Arrow: one OpenCC call, pinyin per distinct character.
 
-    Gives exactly what _standardise_one gives (checked in tests); it only skips the cleaning
-    that such names do not need.
+    Also returns which names have a compound surname: their columns here are not right, and the
+    caller reads them with _standardise_one. Gives exactly what _standardise_one gives (checked in
+    tests); it only skips the cleaning that such names do not need.
     """
-    simplified = _t2s().convert("\n".join(values)).split("\n")
-    if len(simplified) != len(values):
-        return [_standardise_one(v) for v in values]
+    simplified = _t2s().convert("\n".join(originals.to_pylist())).split("\n") if len(originals) else []
+    if len(simplified) != len(originals):
+        return {}, np.ones(len(originals), dtype=bool)
+    norm = pa.array(simplified, type=pa.string())
+    length = pc.utf8_length(norm)
+    compound = np.zeros(len(norm), dtype=bool)
+    for n, surnames in _compound_surnames():
+        starts = pc.is_in(pc.utf8_slice_codeunits(norm, 0, n), value_set=pa.array(sorted(surnames), pa.string()))
+        compound |= np.asarray(pc.and_(pc.greater(length, n), starts), dtype=bool)
+    characters = [pc.utf8_slice_codeunits(norm, i, i + 1) for i in range(int(pc.max(length).as_py() or 0))]
+    distinct = pc.unique(pa.chunked_array(characters, type=pa.string())) if characters else pa.array([], pa.string())
+    distinct = distinct.filter(pc.not_equal(distinct, "")).to_pylist()
     readings = surname_readings()
-    rows = []
-    for original, norm in zip(values, simplified):
-        if _compound_surname(norm):
-            rows.append(_standardise_one(original))
-            continue
-        surname = norm[0]
-        head = readings.get(surname) or _char_pinyin(surname)
-        syllables = [head] if head else []
-        syllables += [p for p in (_char_pinyin(c) for c in norm[1:]) if p]
-        rows.append((original, norm, " ".join(syllables) or None, norm, surname, norm[1:] or None))
-    return rows
+    reading = pa.array([_char_pinyin(c) for c in distinct], type=pa.string())
+    surname_reading = pa.array([readings.get(c) or _char_pinyin(c) for c in distinct], type=pa.string())
+    known = pa.array(distinct, type=pa.string())
+    syllables = [_missing_if_empty((surname_reading if i == 0 else reading).take(pc.index_in(c, value_set=known)))
+                 for i, c in enumerate(characters)]
+    pinyin = pc.binary_join_element_wise(*syllables, " ", null_handling="skip") if syllables else pa.nulls(len(norm), pa.string())
+    return {
+        "name_norm": norm,
+        "name_pinyin": _missing_if_empty(pinyin),
+        "name_nodot": norm,
+        "surname": _missing_if_empty(characters[0]) if characters else pa.nulls(len(norm), pa.string()),
+        "given_name": _missing_if_empty(pc.utf8_slice_codeunits(norm, 1, 2**31 - 1)),
+    }, compound
 
 
 def _standardise_values(values: list) -> list[tuple[str | None, ...]]:
-    """The NAME_COLUMNS of each distinct raw value: plain Han names in batch, the rest one by one."""
-    plain = [i for i, v in enumerate(values) if _plain_han(v)]
-    rows: list[tuple[str | None, ...]] = [None] * len(values)  # type: ignore[list-item]
-    for i, row in zip(plain, _standardise_plain([values[i] for i in plain])):
-        rows[i] = row
-    for i, value in enumerate(values):
-        if rows[i] is None:
-            rows[i] = _standardise_one(value)
-    return rows
+    """The NAME_COLUMNS of each distinct raw value, one by one."""
+    return [_standardise_one(value) for value in values]
 
 
 def standardise_names(raw: pd.Series) -> pd.DataFrame:
@@ -254,8 +260,32 @@ def standardise_names(raw: pd.Series) -> pd.DataFrame:
 
 
 def name_columns(raw: pa.Array) -> dict[str, pa.Array]:
-    """standardise_names of a column of Arrow text, as Arrow text (without the name itself): no Python string per row."""
-    return per_distinct_text(raw, _standardise_values, [None if column == "name" else column for column in NAME_COLUMNS])
+    """standardise_names of a column of Arrow text, as Arrow text (without the name itself): no Python string per row.
+
+    Each distinct value is read once: plain Han names (most of a roster) in Arrow, the rest one by one.
+    """
+    encoded = pc.dictionary_encode(raw)
+    values = encoded.dictionary.cast(pa.string())
+    plain = np.flatnonzero(_plain_han(values))
+    columns, compound = _plain_name_columns(values.take(pa.array(plain, type=pa.int64())))
+    batched = plain[~compound]
+    in_batch = np.zeros(len(values), dtype=bool)
+    in_batch[batched] = True
+    others = np.flatnonzero(~in_batch)
+    rows = _standardise_values(values.take(pa.array(others, type=pa.int64())).to_pylist())
+    position = np.empty(len(values) + 1, dtype=np.int64)  # of each distinct value in [batched, others, NULL]
+    position[batched] = np.arange(len(batched))
+    position[others] = len(batched) + np.arange(len(others))
+    position[-1] = len(values)
+    row_position = pa.array(position[pc.fill_null(encoded.indices, len(values)).to_numpy()])
+    keep = pa.array(~compound)
+    out = {}
+    for i, name in enumerate(NAME_TEXT_COLUMNS, start=1):
+        parts = [columns[name].filter(keep)] if columns else []
+        parts += [pa.array([row[i] for row in rows], type=pa.string()), pa.nulls(1, pa.string())]
+        out[name] = pa.concat_arrays(parts).take(row_position)
+    return out
+
 
 
 def _one_char_diff_kind(a: str, b: str) -> str:

@@ -145,15 +145,17 @@ def test_relation_is_symmetric(pairs: list[tuple[str, str]]) -> None:
 
 
 def test_batch_path_equals_per_value_path() -> None:
-    """standardise_names takes a batch path for plain Han names; it must agree with the general one."""
-    from matchers.names import _standardise_one
+    """name_columns reads plain Han names in Arrow, in batch; it must agree with the per-value path."""
+    import pyarrow as pa
+
+    from matchers.names import NAME_TEXT_COLUMNS, _standardise_one, name_columns
 
     values = ["张伟", "張偉", "司馬英淑", "欧阳娜娜", "於小明", "甯静", "单田芳", "朴槿惠", "區志", "乾隆", "曾国藩",
-              "李秀英", "王", "阿依古丽·买买提", "张 伟", "Smith", "", None]
-    frame = standardise_names(pd.Series(values))
+              "李秀英", "王", "阿依古丽·买买提", "张 伟", "Smith", "", None, "张伟"]
+    columns = name_columns(pa.array(values, type=pa.string()))
     for i, value in enumerate(values):
-        expected = _standardise_one(value)
-        assert tuple(frame.iloc[i]) == tuple(expected), value
+        expected = _standardise_one(value)[1:]
+        assert tuple(columns[c][i].as_py() for c in NAME_TEXT_COLUMNS) == expected, value
 
 
 def test_phrase_table_has_no_single_characters():
