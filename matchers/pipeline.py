@@ -360,8 +360,9 @@ def _load_standardiser() -> Callable[..., Any]:
 
 # The helper's part costs more than its rows: they go to it and its records come back as Arrow files,
 # and it starts its work later. On the 1M bench crosscheck, with even halves this process waited
-# 0.1-1.3 s for the helper; at 52% 0.2 s; at 55% the helper was done first.
-HERE_SHARE = 0.53
+# 0.1-1.3 s for the helper; at 52% 0.2 s; at 55% the helper was done first. Once names and addresses
+# were read in Arrow (03fdf35), at 53% the helper was done 0.5 s first; at 51% 0.2 and 1.1 s first.
+HERE_SHARE = 0.51
 
 
 def standardise_in_halves(raw: Any, helper: ChildProcess, work_dir: Path) -> Any:
