@@ -198,7 +198,8 @@ NAME_TEXT_COLUMNS = NAME_COLUMNS[1:]  # what name_columns gives: the name itself
 def _plain_han(values: pa.Array) -> np.ndarray:
     """Per value: a 2-4 character Han name with nothing to clean and a plain single-character surname."""
     han = pc.fill_null(pc.match_substring_regex(values, _PLAIN_HAN_NAME), False)
-    protected = pc.is_in(pc.utf8_slice_codeunits(values, 0, 1), value_set=pa.array(sorted(protected_surnames()), pa.string()))
+    protected = pc.is_in(pc.utf8_slice_codeunits(values, 0, 1),
+                         value_set=pa.array(sorted(protected_surnames()), pa.string()))
     return np.asarray(pc.and_kleene(han, pc.invert(protected)), dtype=bool)
 
 
@@ -231,7 +232,8 @@ def _plain_name_columns(originals: pa.Array) -> tuple[dict[str, pa.Array], np.nd
     known = pa.array(distinct, type=pa.string())
     syllables = [_missing_if_empty((surname_reading if i == 0 else reading).take(pc.index_in(c, value_set=known)))
                  for i, c in enumerate(characters)]
-    pinyin = pc.binary_join_element_wise(*syllables, " ", null_handling="skip") if syllables else pa.nulls(len(norm), pa.string())
+    pinyin = (pc.binary_join_element_wise(*syllables, " ", null_handling="skip") if syllables
+              else pa.nulls(len(norm), pa.string()))
     return {
         "name_norm": norm,
         "name_pinyin": _missing_if_empty(pinyin),
