@@ -224,12 +224,11 @@ def _plain_name_columns(originals: pa.Array) -> tuple[dict[str, pa.Array], np.nd
         starts = pc.is_in(pc.utf8_slice_codeunits(norm, 0, n), value_set=pa.array(sorted(surnames), pa.string()))
         compound |= np.asarray(pc.and_(pc.greater(length, n), starts), dtype=bool)
     characters = [pc.utf8_slice_codeunits(norm, i, i + 1) for i in range(int(pc.max(length).as_py() or 0))]
-    distinct = pc.unique(pa.chunked_array(characters, type=pa.string())) if characters else pa.array([], pa.string())
-    distinct = distinct.filter(pc.not_equal(distinct, "")).to_pylist()
-    readings = surname_readings()
-    reading = pa.array([_char_pinyin(c) for c in distinct], type=pa.string())
-    surname_reading = pa.array([readings.get(c) or _char_pinyin(c) for c in distinct], type=pa.string())
-    known = pa.array(distinct, type=pa.string())
+    known = pc.unique(pa.chunked_array(characters, type=pa.string())) if characters else pa.array([], pa.string())
+    known = known.filter(pc.not_equal(known, ""))  # past a name's end a position is ""
+    readings, chars = surname_readings(), known.to_pylist()
+    reading = pa.array([_char_pinyin(c) for c in chars], type=pa.string())
+    surname_reading = pa.array([readings.get(c) or _char_pinyin(c) for c in chars], type=pa.string())
     syllables = [_missing_if_empty((surname_reading if i == 0 else reading).take(pc.index_in(c, value_set=known)))
                  for i, c in enumerate(characters)]
     pinyin = (pc.binary_join_element_wise(*syllables, " ", null_handling="skip") if syllables

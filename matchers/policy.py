@@ -117,7 +117,7 @@ def discrepancies(civil: pd.DataFrame, poverty: pd.DataFrame, civil_poverty_pair
     civil, poverty = _categories(civil, CIVIL_STATUS_COLUMNS), _categories(poverty, fields)
     active = policy["assisted"]["civil_active_status"]
     pairs = civil_poverty_pairs[["civil_row", "poverty_row"]].merge(
-        civil[["civil_row", "assistance_type", "status"]], on="civil_row"
+        civil[["civil_row", *CIVIL_STATUS_COLUMNS]], on="civil_row"
     ).merge(poverty[["poverty_row", *fields]], on="poverty_row")
     frames = []
     for check in rule["checks"]:
@@ -159,11 +159,11 @@ def relief_candidates(
     poverty = _categories(poverty, ["household_type"])
     cases = health.loc[health["case_type"].isin(rule["case_types"])].copy()
     civil_link = _best_link(health_civil_pairs, "civil_row")[["health_row", "civil_row"]].merge(
-        civil[["civil_row", "assistance_type", "status"]], on="civil_row", how="left")
+        civil[["civil_row", *CIVIL_STATUS_COLUMNS]], on="civil_row", how="left")
     poverty_link = _best_link(health_poverty_pairs, "poverty_row")[["health_row", "poverty_row"]].merge(
         poverty[["poverty_row", "household_type"]], on="poverty_row", how="left")
     cases = cases.merge(civil_link, on="health_row", how="left").merge(poverty_link, on="health_row", how="left")
-    cases = _categories(cases, ["assistance_type", "status", "household_type"])
+    cases = _categories(cases, [*CIVIL_STATUS_COLUMNS, "household_type"])
 
     civil_assisted = cases["assistance_type"].isin(assisted["civil_categories"]) & (cases["status"] == assisted["civil_active_status"])
     poverty_assisted = cases["household_type"].isin(assisted["poverty_household_types"])
