@@ -5,6 +5,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
@@ -379,6 +381,44 @@ def test_join_pairs_equal_codes_by_left_then_right_row(left, right, cap):
     li, ri, blocks, capped = _join(kl, kr, cap)
     assert list(zip(li.tolist(), ri.tolist())) == expected
     assert (blocks, capped) == (sum(n > cap for n in size.values()), sum(n for n in size.values() if n > cap))
+
+
+FIXED_TEXT = st.one_of(st.none(), st.text(alphabet="019X张", min_size=0, max_size=17))
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(FIXED_TEXT, max_size=30), st.integers(1, 17), st.booleans(), st.integers(0, 3))
+def test_key_codes_of_fixed_width_text_equal_arrow_dictionary_codes(values, width, large, cut):
+    """Text of one byte length read as integers gives Arrow's dictionary codes (first appearance, NULL -1),
+    on sliced arrays too; other text takes Arrow's path."""
+    from matchers.linkage.blocking import _dictionary_codes
+
+    fixed = [v if v is None else (v * width).encode("utf-8")[:width].decode("utf-8", "ignore") for v in values]
+    for case in (fixed, values):
+        array = pa.array([None] * cut + case, type=pa.large_string() if large else pa.string())[cut:]
+        expected = pc.fill_null(pc.dictionary_encode(array).indices, -1).to_numpy(zero_copy_only=False)
+        assert _dictionary_codes(array).tolist() == expected.tolist()
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(-1, 3), st.integers(-1, 40)), min_size=1, max_size=40), st.booleans())
+def test_combined_codes_are_one_per_tuple_with_its_first_row(rows, spread):
+    """_combine: equal tuples share a dense code, different tuples differ, a -1 part gives -1, and the
+    first row of each code is the tuple's first occurrence (few possible tuples, or spread: many)."""
+    from matchers.linkage.blocking import _combine
+
+    rows = [(a, b * 100_003 if spread and b >= 0 else b) for a, b in rows]
+    codes = [np.array([r[i] for r in rows], dtype=np.int64) for i in (0, 1)]
+    combined, first = _combine(codes)
+    tuples = [r if -1 not in r else None for r in rows]
+    for i, a in enumerate(tuples):
+        assert (combined[i] == -1) == (a is None)
+        for j, b in enumerate(tuples):
+            if a is not None and b is not None:
+                assert (combined[i] == combined[j]) == (a == b)
+    distinct = {t for t in tuples if t is not None}
+    assert sorted(set(combined[combined >= 0].tolist())) == list(range(len(distinct)))
+    assert [tuples.index(tuples[first[c]]) for c in range(len(distinct))] == first.tolist()
 
 
 def test_blocking_is_deterministic_and_order_free():

@@ -36,7 +36,8 @@ class Candidates:
 def _combine(codes: list[np.ndarray], with_first: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """Code of each row's tuple of codes (-1 if any is -1), and the first row of each tuple.
 
-    Dense codes with with_first; without, codes may be sparse but stay below max(2n, 2^20).
+    Dense codes with with_first; without, codes may be sparse but stay below max(2n, 2^20). Which
+    tuple gets which code is unspecified: only equality counts.
     """
     n = len(codes[0])
     combined = np.zeros(n, dtype=np.int64)
@@ -51,15 +52,23 @@ def _combine(codes: list[np.ndarray], with_first: bool = True) -> tuple[np.ndarr
         combined = combined * np.int64(width) + (c.astype(np.int64) + 1)
         span *= width
     out = np.full(n, -1, dtype=np.int64)
-    if not with_first and span <= max(2 * n, 1 << 20):
+    if span <= max(2 * n, 1 << 20):
         # few possible tuples: the mixed-radix value is already a small code (a join needs no density)
-        out[valid] = combined[valid]
-        return out, None
-    dense, uniq = pd.factorize(combined[valid])
+        if not with_first:
+            out[valid] = combined[valid]
+            return out, None
+        # dense by ranking the possible values (a table of span flags), not by hashing each row's
+        seen = np.zeros(span, dtype=bool)
+        seen[combined[valid]] = True
+        dense = (np.cumsum(seen) - 1)[combined[valid]]
+        k = int(np.count_nonzero(seen))
+    else:
+        dense, uniq = pd.factorize(combined[valid])
+        k = len(uniq)
     out[valid] = dense
     if not with_first:
         return out, None
-    return out, _first_rows(dense, np.flatnonzero(valid), len(uniq))
+    return out, _first_rows(dense, np.flatnonzero(valid), k)
 
 
 def _first_rows(dense: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
@@ -89,11 +98,11 @@ class KeyEvaluator:
         if self._con is None:
             self._con = duckdb.connect()
             self._con.execute(f"SET threads={int(self.threads)}")
+            # a projection then keeps the rows' order: results are read by position, without a sort by __i
+            self._con.execute("SET preserve_insertion_order = true")
         self._con.register("__distinct", table)
         try:
-            result = self._con.sql(
-                f"SELECT NULLIF(CAST(({expr}) AS VARCHAR), '') AS k FROM __distinct ORDER BY __i"
-            ).to_arrow_table()
+            result = self._con.sql(f"SELECT NULLIF(CAST(({expr}) AS VARCHAR), '') AS k FROM __distinct").to_arrow_table()
         finally:
             self._con.unregister("__distinct")
         return result.column("k").combine_chunks()
@@ -154,8 +163,50 @@ class KeyEvaluator:
 
 def _dictionary_codes(values: pa.Array) -> np.ndarray:
     """Dense code per value (first appearance order), -1 for NULL."""
+    fixed = _fixed_width_codes(values)
+    if fixed is not None:
+        return fixed
     encoded = pc.dictionary_encode(values)
     return pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+FIXED_WIDTH_MAX = 16  # bytes: two 64-bit words
+
+
+def _fixed_width_codes(values: pa.Array) -> np.ndarray | None:
+    """_dictionary_codes of text whose values all have one length of up to 16 bytes (pieces of ID numbers).
+
+    Their bytes are read as one or two integers, factorised without hashing text: on the 1M
+    rosters' ID pieces 0.15-0.24 s against 0.22-0.40 s. None for any other text.
+    """
+    if not isinstance(values, pa.Array) or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        return None
+    present = pc.drop_null(values)
+    n = len(present)
+    if n == 0:
+        return None
+    bounds = pc.min_max(pc.binary_length(present)).as_py()
+    width = bounds["max"]
+    if bounds["min"] != width or not 0 < width <= FIXED_WIDTH_MAX:
+        return None
+    offsets = np.int64 if pa.types.is_large_string(present.type) else np.int32
+    first = int(np.frombuffer(present.buffers()[1], dtype=offsets, count=1,
+                              offset=present.offset * np.dtype(offsets).itemsize)[0])
+    octets = np.frombuffer(present.buffers()[2], dtype=np.uint8, count=n * width, offset=first)
+    words = np.zeros((n, 8 if width <= 8 else 16), dtype=np.uint8)
+    words[:, :width] = octets.reshape(n, width)
+    words = words.view("<u8")
+    codes, uniques = pd.factorize(words[:, 0])
+    if words.shape[1] == 2:  # first appearance of the pair of words is first appearance of the text
+        rest = 8 * (width - 8)  # bits of the second word
+        if rest < 63 and len(uniques) < 1 << (63 - rest):  # the first word's code and the second word fit one integer
+            codes, _ = pd.factorize((codes.astype(np.int64) << rest) | words[:, 1].astype(np.int64))
+        else:
+            low, low_uniques = pd.factorize(words[:, 1])
+            codes, _ = pd.factorize(codes.astype(np.int64) * len(low_uniques) + low)
+    out = np.full(len(values), -1, dtype=np.int64)
+    out[values.is_valid().to_numpy(zero_copy_only=False)] = codes
+    return out
 
 
 def _rows_with_partners(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
