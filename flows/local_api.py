@@ -21,11 +21,15 @@ HEALTH_TIMEOUT_S = 60.0
 STOP_GRACE_S = 1.0  # a graceful stop takes 0.2-0.3 s; past this the server is killed (its SQLite database stays consistent)
 
 
+_STARTED_URLS: set[str] = set()  # the servers this process started (each stops when it exits)
+
+
 class LocalApi:
     """A started server: wait() before the first flow run; stopped when the process exits."""
 
     def __init__(self, process: subprocess.Popen, url: str) -> None:
         self.process, self.url = process, url
+        _STARTED_URLS.add(url)
         atexit.register(self.stop)
 
     def wait(self) -> bool:
@@ -77,3 +81,10 @@ def start_local_api() -> LocalApi | None:
     )
     os.environ["PREFECT_API_URL"] = url
     return LocalApi(process, url)
+
+
+def api_ends_with_process() -> bool:
+    """True when the flows' API lives only as long as this process: one started here, or Prefect's own
+    ephemeral server (no PREFECT_API_URL). False for an API the user configured, which outlives the run."""
+    url = os.environ.get("PREFECT_API_URL")
+    return not url or url in _STARTED_URLS

@@ -12,11 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = """
 import json, os, sys
-from flows.local_api import start_local_api
+from flows.local_api import api_ends_with_process, start_local_api
 api = start_local_api()
 started = api.wait() if api else None
 print(json.dumps({"started": started, "url": os.environ.get("PREFECT_API_URL"),
-                  "prefect_imported": "prefect" in sys.modules}))
+                  "prefect_imported": "prefect" in sys.modules, "ends_with_process": api_ends_with_process()}))
 """
 
 
@@ -40,17 +40,20 @@ def test_local_api_answers_without_loading_prefect_and_stops_at_exit(tmp_path: P
     assert found["started"] is True and found["url"].startswith("http://127.0.0.1:")
     assert found["prefect_imported"] is False  # the server's code stayed in its own process
     assert not _answers(found["url"])          # stopped when the process exited
+    assert found["ends_with_process"] is True  # the CLI's flows then send no heartbeats (cli._run)
 
 
 def test_a_configured_api_is_left_alone(tmp_path: Path) -> None:
     found = _probe(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
-    assert found == {"started": None, "url": "http://127.0.0.1:9/api", "prefect_imported": False}
+    assert found == {"started": None, "url": "http://127.0.0.1:9/api", "prefect_imported": False,
+                     "ends_with_process": False}  # a lasting server: the flows keep their heartbeats
 
 
 def test_a_server_that_cannot_start_is_left_to_prefect(tmp_path: Path) -> None:
     bad = tmp_path / "no-such-dir" / "prefect.db"  # the server exits: its database cannot be created
     found = _probe(tmp_path, PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{bad}")
     assert found["started"] is False and found["url"] is None
+    assert found["ends_with_process"] is True  # Prefect's own ephemeral server ends with the process too
 
 
 def test_a_server_that_ignores_the_stop_signal_is_killed() -> None:
