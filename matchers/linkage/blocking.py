@@ -177,7 +177,7 @@ def _fixed_width_codes(values: pa.Array) -> np.ndarray | None:
     """_dictionary_codes of text whose values all have one length of up to 16 bytes (pieces of ID numbers).
 
     Their bytes are read as one or two integers, factorised without hashing text: on the 1M
-    rosters' ID pieces 0.15-0.24 s against 0.22-0.40 s. None for any other text.
+    rosters' ID pieces 0.11-0.17 s against 0.23-0.31 s. None for any other text.
     """
     if not isinstance(values, pa.Array) or not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
         return None
