@@ -105,6 +105,17 @@ def _categorical_text(series: pd.Series) -> bool:
         series.cat.categories, skipna=True) in ("string", "empty")
 
 
+def _all_missing(series: pd.Series) -> bool:
+    return series.dtype == object and not series.notna().any()
+
+
+def _arrow_text_or_nulls(series: pd.Series) -> pd.Series:
+    """series if it is Arrow text, else (a column without a value) as many Arrow nulls."""
+    if is_arrow_text(series):
+        return series
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.nulls(len(series), pa.string())), index=series.index)
+
+
 def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, pa.Array]:
     """_factorize_text of two Arrow-backed text columns, by Arrow's dictionary encoding (no Python string per row).
 
@@ -129,6 +140,9 @@ def _joint_codes(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndar
     """
     if is_arrow_text(left) and is_arrow_text(right):
         return _dictionary_text(left, right)
+    if is_arrow_text(left) and _all_missing(right) or is_arrow_text(right) and _all_missing(left):
+        # a column one roster lacks (the poverty roster's house numbers): the other's million values stay in Arrow
+        return _dictionary_text(_arrow_text_or_nulls(left), _arrow_text_or_nulls(right))
     left, right = python_text(left), python_text(right)
     if _categorical_text(left) and _categorical_text(right):
         categories = [np.asarray(left.cat.categories, dtype=object), np.asarray(right.cat.categories, dtype=object)]
