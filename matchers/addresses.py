@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 import pandas as pd
 
 import schemas
-from matchers.columnar import python_frame
+from matchers.columnar import blank_as_null, python_frame
 from schemas.readers import arrow_strings
 
 JILIN_PROVINCE = "吉林省"
@@ -575,7 +575,7 @@ def address_columns(raw: pd.Series) -> dict[str, pa.Array]:
     division_names = pa.array(["".join(p for p in division[:3] if p) for division in divisions], type=pa.string())
     prefix = pc.binary_join_element_wise(division_names.take(row_division), _joined(town, village).take(row_place), "")
     norm = pc.binary_join_element_wise(prefix, pc.fill_null(columns["addr_detail"], ""), "")
-    norm = pc.if_else(pc.equal(norm, ""), pa.scalar(None, pa.string()), norm)
+    norm = blank_as_null(norm)
     tail_codes = pc.dictionary_encode(tails)
     tail_norm = pa.array(_normalise_tails(tail_codes.dictionary), type=pa.string()).take(tail_codes.indices)
     has_tail = pc.not_equal(tail_norm, "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,6 +44,20 @@ def to_pandas(table: pa.Table, arrow_text: Collection[str] | None = ()) -> pd.Da
     for column in sorted(text, key=table.column_names.index):  # put in place: reordering copies every column
         frame.insert(table.column_names.index(column), column, pd.arrays.ArrowExtensionArray(table.column(column)))
     return frame
+
+
+def blank_as_null(text: pa.Array) -> pa.Array:
+    """Text with each empty value NULL (the missing value of every standardised column)."""
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, text.type), text)
+
+
+def fixed_width_bytes(text: pa.Array, width: int) -> np.ndarray:
+    """The bytes of text without NULLs whose values all have width bytes, as an (n, width) uint8 view."""
+    if len(text) == 0:
+        return np.zeros((0, width), dtype=np.uint8)
+    offsets = np.dtype(np.int64 if pa.types.is_large_string(text.type) else np.int32)
+    first = int(np.frombuffer(text.buffers()[1], dtype=offsets, count=1, offset=text.offset * offsets.itemsize)[0])
+    return np.frombuffer(text.buffers()[2], dtype=np.uint8, count=len(text) * width, offset=first).reshape(-1, width)
 
 
 def python_frame(columns: Mapping[str, pa.Array], index: pd.Index) -> pd.DataFrame:

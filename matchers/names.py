@@ -23,6 +23,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
 import schemas
+from matchers.columnar import blank_as_null
 
 DOT = "\u00b7"
 SIMILAR_THRESHOLD = 0.5
@@ -203,10 +204,6 @@ def _plain_han(values: pa.Array) -> np.ndarray:
     return np.asarray(pc.and_kleene(han, pc.invert(protected)), dtype=bool)
 
 
-def _missing_if_empty(text: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
-
-
 def _plain_name_columns(originals: pa.Array) -> tuple[dict[str, pa.Array], np.ndarray]:
     """name_columns of plain Han names (_plain_han) in Arrow: one OpenCC call, pinyin per distinct character.
 
@@ -229,16 +226,16 @@ def _plain_name_columns(originals: pa.Array) -> tuple[dict[str, pa.Array], np.nd
     readings, chars = surname_readings(), known.to_pylist()
     reading = pa.array([_char_pinyin(c) for c in chars], type=pa.string())
     surname_reading = pa.array([readings.get(c) or _char_pinyin(c) for c in chars], type=pa.string())
-    syllables = [_missing_if_empty((surname_reading if i == 0 else reading).take(pc.index_in(c, value_set=known)))
+    syllables = [blank_as_null((surname_reading if i == 0 else reading).take(pc.index_in(c, value_set=known)))
                  for i, c in enumerate(characters)]
     pinyin = (pc.binary_join_element_wise(*syllables, " ", null_handling="skip") if syllables
               else pa.nulls(len(norm), pa.string()))
     return {
         "name_norm": norm,
-        "name_pinyin": _missing_if_empty(pinyin),
+        "name_pinyin": blank_as_null(pinyin),
         "name_nodot": norm,
-        "surname": _missing_if_empty(characters[0]) if characters else pa.nulls(len(norm), pa.string()),
-        "given_name": _missing_if_empty(pc.utf8_slice_codeunits(norm, 1, 2**31 - 1)),
+        "surname": blank_as_null(characters[0]) if characters else pa.nulls(len(norm), pa.string()),
+        "given_name": blank_as_null(pc.utf8_slice_codeunits(norm, 1, 2**31 - 1)),
     }, compound
 
 
@@ -286,7 +283,6 @@ def name_columns(raw: pa.Array) -> dict[str, pa.Array]:
         parts += [pa.array([row[i] for row in rows], type=pa.string()), pa.nulls(1, pa.string())]
         out[name] = pa.concat_arrays(parts).take(row_position)
     return out
-
 
 
 def _one_char_diff_kind(a: str, b: str) -> str:

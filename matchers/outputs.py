@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from matchers.columnar import is_arrow_text
+from matchers.columnar import blank_as_null, is_arrow_text
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 FILE_MODE = 0o600
@@ -71,11 +71,7 @@ def _csv_cells(series: pd.Series) -> pa.Array | None:
         text = pc.cast(pa.array(series, from_pandas=True), pa.string())
     else:
         return None
-    return _blank_as_null(text)
-
-
-def _blank_as_null(text: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    return blank_as_null(text)
 
 
 def _left_to_pandas(frame: pd.DataFrame, duckdb_from_rows: int) -> bool:
@@ -115,7 +111,7 @@ def write_csv(frame: pd.DataFrame, path: Path, duckdb_from_rows: int = DUCKDB_CS
 
     safe_text = safe_text or {}
     plain = _left_to_pandas(frame, duckdb_from_rows)
-    columns = [None] if plain else [_blank_as_null(safe_text[c]) if c in safe_text else _csv_cells(frame[c])
+    columns = [None] if plain else [blank_as_null(safe_text[c]) if c in safe_text else _csv_cells(frame[c])
                                     for c in frame.columns]
     if any(c is None for c in columns):
         excel_safe(frame, list(safe_text)).to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\r\n")

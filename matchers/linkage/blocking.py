@@ -20,6 +20,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from matchers.columnar import fixed_width_bytes
+
 from .comparisons import ColumnStore
 from .settings import BlockingRule, LinkageSettings, with_optional_columns
 
@@ -189,12 +191,8 @@ def _fixed_width_codes(values: pa.Array) -> np.ndarray | None:
     width = bounds["max"]
     if bounds["min"] != width or not 0 < width <= FIXED_WIDTH_MAX:
         return None
-    offsets = np.int64 if pa.types.is_large_string(present.type) else np.int32
-    first = int(np.frombuffer(present.buffers()[1], dtype=offsets, count=1,
-                              offset=present.offset * np.dtype(offsets).itemsize)[0])
-    octets = np.frombuffer(present.buffers()[2], dtype=np.uint8, count=n * width, offset=first)
     words = np.zeros((n, 8 if width <= 8 else 16), dtype=np.uint8)
-    words[:, :width] = octets.reshape(n, width)
+    words[:, :width] = fixed_width_bytes(present, width)
     words = words.view("<u8")
     codes, uniques = pd.factorize(words[:, 0])
     if words.shape[1] == 2:  # first appearance of the pair of words is first appearance of the text

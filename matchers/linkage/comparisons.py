@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from rapidfuzz.distance import DamerauLevenshtein, Jaro, JaroWinkler, Levenshtein
 from rapidfuzz.process import cpdist
 
-from matchers.columnar import is_arrow_text, python_text
+from matchers.columnar import blank_as_null, fixed_width_bytes, is_arrow_text, python_text
 
 from .settings import Comparison, LinkageSettings
 
@@ -125,7 +125,7 @@ def _dictionary_text(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, pa.
     chunks = [chunk.cast(pa.large_string()) for array in arrays
               for chunk in (array.chunks if isinstance(array, pa.ChunkedArray) else [array])]
     both = pa.chunked_array(chunks, type=pa.large_string()).combine_chunks()
-    both = pc.if_else(pc.equal(both, ""), pa.scalar(None, pa.large_string()), both)
+    both = blank_as_null(both)
     encoded = pc.dictionary_encode(both)
     codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     return codes, encoded.dictionary
@@ -171,9 +171,7 @@ def _ascii_matrix(enc: EncodedColumn) -> tuple[np.ndarray, np.ndarray] | None:
     width = max(1, min(int(lengths.max(initial=1)), MATRIX_WIDTH))
     # every value cut or padded to width bytes: the values' bytes are then the rows of the matrix
     padded = pc.ascii_rpad(pc.utf8_slice_codeunits(text, 0, width), width, " ")
-    first = np.frombuffer(padded.buffers()[1], dtype=np.int32, count=1, offset=4 * padded.offset)[0]
-    octets = np.frombuffer(padded.buffers()[2], dtype=np.uint8, count=len(text) * width, offset=int(first))
-    mat = octets.reshape(-1, width).copy()  # bytes: characters are only compared, a quarter of the memory read
+    mat = fixed_width_bytes(padded, width).copy()  # bytes: characters are only compared, a quarter of the memory read
     mat[np.arange(width) >= np.minimum(lengths, width)[:, None]] = 0  # the padding, not a character
     return mat, lengths
 
