@@ -389,3 +389,47 @@ def test_report_counts_equal_the_output_files(two_months):
     for text in (page, two_months["markdown"]):
         assert not any(name and name in text for name in names)
     assert f"| **合计** | {len(inc):,} | {len(relief):,} |" in two_months["markdown"]
+
+
+def _history_of_every_item(items: pd.DataFrame, decisions: pd.DataFrame, table: str, previous: set[str] | None) -> pd.DataFrame:
+    """_history as it was: every item merged with the decisions."""
+    from matchers.review import CONTINUING, HISTORY_LABEL, KINDS, NEW
+
+    merged = items[["row_key", "identity", *[f"{k}_fp" for k in KINDS]]].merge(
+        decisions[["identity", "conclusion", "reviewer", "note", "decided_at", *[f"{k}_fp" for k in KINDS]]],
+        on="identity", how="left", suffixes=("", "_decided"))
+    label = merged["conclusion"].map(HISTORY_LABEL)
+    if table == "matches":
+        changed = np.zeros(len(merged), dtype=bool)
+        for kind in KINDS:
+            changed |= (merged[f"{kind}_fp"].fillna("") != merged[f"{kind}_fp_decided"].fillna("")).to_numpy()
+        label = label.where(~(changed & merged["conclusion"].notna().to_numpy()), CHANGED_SINCE)
+    out = pd.DataFrame({
+        "row_key": merged["row_key"], "identity": merged["identity"], "历史复核": label.fillna(""),
+        "历史复核人": merged["reviewer"].fillna(""),
+        "复核时间": pd.to_datetime(merged["decided_at"]).dt.strftime("%Y-%m-%d %H:%M").fillna(""),
+        "历史备注": merged["note"].fillna(""),
+    })
+    out["变化"] = NEW if previous is None else np.where(out["identity"].isin(previous), CONTINUING, NEW)
+    return out
+
+
+@pytest.mark.parametrize("table", ["matches", "inclusion_candidates"])
+@pytest.mark.parametrize("seed", range(4))
+def test_history_merges_decided_rows_only_as_when_it_merged_every_row(table: str, seed: int) -> None:
+    from matchers.review import _history
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    fp = lambda size: rng.choice(["a", "b", None], size)  # noqa: E731
+    items = pd.DataFrame({"row_key": [f"r{i}" for i in range(n)], "identity": [f"p{i}" for i in rng.integers(0, 25, n)],
+                          "civil_fp": fp(n), "poverty_fp": fp(n), "health_fp": fp(n)}, index=rng.permutation(n) + 100)
+    decided = sorted(set(rng.choice([f"p{i}" for i in range(30)], int(seed * 4), replace=False)))
+    decisions = pd.DataFrame({
+        "identity": decided, "conclusion": rng.choice(["确认", "否决", "待定"], len(decided)),
+        "reviewer": rng.choice(["王审核", None], len(decided)), "note": rng.choice(["已外出务工", None], len(decided)),
+        "decided_at": pd.Timestamp("2026-10-05 09:30") + pd.to_timedelta(rng.integers(0, 10**6, len(decided)), unit="s"),
+        "civil_fp": fp(len(decided)), "poverty_fp": fp(len(decided)), "health_fp": fp(len(decided))})
+    previous = {f"p{i}" for i in range(0, 30, 3)} if seed % 2 else None
+    pd.testing.assert_frame_equal(_history(items, decisions, table, previous),
+                                  _history_of_every_item(items, decisions, table, previous))
