@@ -433,3 +433,37 @@ def test_history_merges_decided_rows_only_as_when_it_merged_every_row(table: str
     previous = {f"p{i}" for i in range(0, 30, 3)} if seed % 2 else None
     pd.testing.assert_frame_equal(_history(items, decisions, table, previous),
                                   _history_of_every_item(items, decisions, table, previous))
+
+
+def _place_history_by_copies(frame: pd.DataFrame, history: pd.DataFrame, run_id: str) -> pd.DataFrame:
+    """_place_history as it was: drop, insert, concatenate, reorder."""
+    from matchers.columnar import by_position
+    from matchers.review import HISTORY_COLUMNS, REVIEW_COLUMNS, RUN_COLUMN
+
+    frame = frame.drop(columns=[c for c in HISTORY_COLUMNS if c in frame.columns])
+    after = list(frame.columns).index("explanation") + 1 if "explanation" in frame.columns else len(frame.columns)
+    for offset, column in enumerate(c for c in REVIEW_COLUMNS if c not in frame.columns):
+        frame.insert(min(after + offset, len(frame.columns)), column, "")
+    history = history.copy()
+    history[RUN_COLUMN] = run_id
+    anchor = max(list(frame.columns).index(c) for c in REVIEW_COLUMNS) + 1
+    columns = list(frame.columns)
+    ordered = [c for c in columns[:anchor] if c not in REVIEW_COLUMNS] + list(REVIEW_COLUMNS) + list(HISTORY_COLUMNS) + [
+        c for c in columns[anchor:] if c not in REVIEW_COLUMNS]
+    return pd.concat([by_position(frame), by_position(history[list(HISTORY_COLUMNS)])], axis=1)[ordered]
+
+
+@pytest.mark.parametrize("columns", [
+    ["civil_row", "poverty_row", "match_probability", "explanation", "姓名"],  # a first run: no review columns
+    ["civil_row", "复核人", "explanation", "复核结论", "姓名"],  # some review columns, in an analyst's order
+    ["poverty_row", "candidate_type", "历史复核", "变化", "批次", "复核结论", "复核人", "备注", "policy_bucket"],  # marked before
+    ["health_row", "relief_type"],  # no explanation column
+])
+def test_history_placed_from_the_columns_as_by_copies(columns: list[str]) -> None:
+    from matchers.review import _place_history
+
+    frame = pd.DataFrame({c: [f"{c}{i}" for i in range(3)] for c in columns}, index=[7, 3, 5])
+    history = pd.DataFrame({"row_key": ["a", "b", "c"], "identity": ["p", "q", "r"], "历史复核": ["已确认", "", ""],
+                            "历史复核人": ["王审核", "", ""], "复核时间": ["2026-10-05 09:30", "", ""], "历史备注": ["", "", ""],
+                            "变化": ["新增", "延续", "新增"]})
+    pd.testing.assert_frame_equal(_place_history(frame, history, "run-2"), _place_history_by_copies(frame, history, "run-2"))
