@@ -702,7 +702,15 @@ def match_table(pairs: pd.DataFrame, left: pd.DataFrame, right: pd.DataFrame, le
     table["match_probability"] = table["match_probability"].round(6)
     table = table.merge(display_fields(_referenced(left, left_row, table), left_kind, reveal_ids), on=left_row, how="left")
     table = table.merge(display_fields(_referenced(right, right_row, table), right_kind, reveal_ids), on=right_row, how="left")
+    if _in_row_order(table[left_row].to_numpy(), table[right_row].to_numpy()):
+        return table.reset_index(drop=True)  # the linker's pairs come sorted, and left merges keep their order
     return table.sort_values([left_row, right_row]).reset_index(drop=True)
+
+
+def _in_row_order(left: np.ndarray, right: np.ndarray) -> bool:
+    """True when the (left, right) row pairs ascend, each pair after the one before it (then sorting moves none)."""
+    before_left, after_left = left[:-1], left[1:]
+    return bool(np.all((after_left > before_left) | ((after_left == before_left) & (right[1:] > right[:-1]))))
 
 
 def with_display(frame: pd.DataFrame, records: dict[str, pd.DataFrame], reveal_ids: bool) -> pd.DataFrame:

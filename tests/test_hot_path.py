@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -304,3 +305,32 @@ def test_text_kept_in_arrow_takes_its_place_among_the_columns(values, kept) -> N
     for name in table.column_names:
         assert is_arrow_text(frame[name]) == (name in kept)
         assert frame[name].astype(object).where(frame[name].notna(), None).tolist() == table.column(name).to_pylist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), max_size=12))
+def test_pairs_in_row_order_exactly_when_sorting_moves_none(pairs: list[tuple[int, int]]) -> None:
+    from matchers.pipeline import _in_row_order
+
+    left = np.array([p[0] for p in pairs], dtype=np.int64)
+    right = np.array([p[1] for p in pairs], dtype=np.int64)
+    assert _in_row_order(left, right) == (pairs == sorted(set(pairs)))
+
+
+@pytest.mark.parametrize("order", ["sorted", "shuffled"])
+def test_match_table_in_row_order_whatever_order_the_pairs_come_in(order: str, monkeypatch) -> None:
+    from matchers.pipeline import match_table
+
+    monkeypatch.delenv("RELIEFMATCH_PERSON_KEY", raising=False)
+    civil = pd.DataFrame({"civil_row": [1, 2, 3], "name": ["甲", "乙", "丙"], "id_number": [None] * 3,
+                          "id_number_raw": ["", "", ""], "assistance_type": ["低保"] * 3, "status": ["正常"] * 3})
+    poverty = pd.DataFrame({"poverty_row": [1, 2], "name": ["甲", "乙"], "id_number": [None] * 2,
+                            "id_number_raw": ["", ""], "household_type": ["脱贫户"] * 2})
+    pairs = pd.DataFrame({"civil_row": [1, 1, 2, 3], "poverty_row": [1, 2, 2, 1], "match_probability": [0.9, 0.5, 0.8, 0.7],
+                          "match_method": ["fuzzy"] * 4, "review_required": [False, True, False, True],
+                          "explanation": ["a", "b", "c", "d"]})
+    if order == "shuffled":
+        pairs = pairs.iloc[[2, 0, 3, 1]]
+    table = match_table(pairs, civil, poverty, "civil", "poverty", reveal_ids=False)
+    assert list(zip(table["civil_row"], table["poverty_row"])) == [(1, 1), (1, 2), (2, 2), (3, 1)]
+    assert table["explanation"].tolist() == ["a", "b", "c", "d"] and table.index.equals(pd.RangeIndex(4))
