@@ -301,6 +301,7 @@ def _place_history(frame: pd.DataFrame, history: pd.DataFrame, run_id: str) -> p
     anchor = max(columns.index(c) for c in REVIEW_COLUMNS) + 1
     ordered = [c for c in columns[:anchor] if c not in REVIEW_COLUMNS] + list(REVIEW_COLUMNS) + list(HISTORY_COLUMNS) + [
         c for c in columns[anchor:] if c not in REVIEW_COLUMNS]
+
     def filled(value: str) -> pd.Series:
         return pd.Series(np.full(len(frame), value, dtype=object), index=frame.index)
 
