@@ -261,10 +261,8 @@ def _history(items: pd.DataFrame, decisions: pd.DataFrame, table: str, previous:
     the others, most of a month's matches, are blank. Merging all of a million-row run's items
     cost half a second, with no decision at all.
     """
-    out = items[["row_key", "identity"]].reset_index(drop=True)
-    for column in ("历史复核", "历史复核人", "复核时间", "历史备注"):
-        out[column] = ""
-    decided = items["identity"].isin(decisions["identity"]).to_numpy() if len(decisions) else np.zeros(len(items), bool)
+    shown = {column: np.full(len(items), "", dtype=object) for column in HISTORY_COLUMNS[:4]}
+    decided = items["identity"].isin(decisions["identity"]).to_numpy()
     if decided.any():
         merged = items.loc[decided, ["identity", *[f"{k}_fp" for k in KINDS]]].merge(
             decisions[["identity", "conclusion", "reviewer", "note", "decided_at", *[f"{k}_fp" for k in KINDS]]],
@@ -276,14 +274,10 @@ def _history(items: pd.DataFrame, decisions: pd.DataFrame, table: str, previous:
                 now, then = merged[f"{kind}_fp"], merged[f"{kind}_fp_decided"]
                 changed |= (now.fillna("") != then.fillna("")).to_numpy()
             label = label.where(~(changed & merged["conclusion"].notna().to_numpy()), CHANGED_SINCE)
-        rows = np.flatnonzero(decided)
-        for column, values in (
-            ("历史复核", label.fillna("")),
-            ("历史复核人", merged["reviewer"].fillna("")),
-            ("复核时间", pd.to_datetime(merged["decided_at"]).dt.strftime("%Y-%m-%d %H:%M").fillna("")),
-            ("历史备注", merged["note"].fillna("")),
-        ):
-            out.iloc[rows, out.columns.get_loc(column)] = values.to_numpy(dtype=object)
+        decided_at = pd.to_datetime(merged["decided_at"]).dt.strftime("%Y-%m-%d %H:%M")
+        for column, values in zip(shown, (label, merged["reviewer"], decided_at, merged["note"])):
+            shown[column][decided] = values.fillna("").to_numpy(dtype=object)
+    out = items[["row_key", "identity"]].reset_index(drop=True).assign(**shown)
     out["变化"] = NEW if previous is None else np.where(out["identity"].isin(previous), CONTINUING, NEW)
     return out
 
